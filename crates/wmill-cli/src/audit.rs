@@ -1,0 +1,218 @@
+//! `wmill audit`: the workspace's audit log, filtered.
+
+use clap::Subcommand;
+use wmill_api::{ActionKind, AuditLog};
+
+use crate::context::Ctx;
+use crate::error::Result;
+use crate::output::{Table, opt, time};
+
+/// `wmill audit [COMMAND]`; without a command, lists entries (the list filters apply).
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a command, `wmill audit` lists entries and takes the filters of `audit list`."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// List entries, newest first
+    List(ListArgs),
+    /// Show one entry with its parameters
+    Get {
+        /// The entry's id (the ID column of `audit list`)
+        id: i64,
+    },
+}
+
+/// Filters of `audit list`. Times: RFC 3339, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`, in UTC.
+#[derive(Debug, Clone, clap::Args)]
+struct ListArgs {
+    /// Only entries by this username
+    #[arg(long)]
+    username: Option<String>,
+    /// Only this operation, or a dotted prefix of it (`users` matches `users.token.create`)
+    #[arg(long, value_name = "OP")]
+    operation: Option<String>,
+    /// Only this kind: create, update, delete or execute (any case)
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    action_kind: Option<ActionKind>,
+    /// Only entries at or before this time
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    before: Option<String>,
+    /// Only entries after this time
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    after: Option<String>,
+    /// Only entries about this resource (a group name, an email, ...)
+    #[arg(long)]
+    resource: Option<String>,
+    /// Show at most this many entries
+    #[arg(long, visible_alias = "per-page", value_name = "N", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    limit: u32,
+    /// Page of results (1-based), with --limit entries a page
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    page: Option<u32>,
+    /// Only entries with an id below this one (to continue a listing)
+    #[arg(long, value_name = "ID")]
+    before_id: Option<i64>,
+    /// Every workspace's entries, instance-level ones included (superadmins)
+    #[arg(long)]
+    all_workspaces: bool,
+}
+
+fn parse_kind(s: &str) -> std::result::Result<ActionKind, String> {
+    ActionKind::parse(s)
+        .ok_or_else(|| format!("'{s}' is not one of create, update, delete, execute"))
+}
+
+fn parse_time(s: &str) -> std::result::Result<String, String> {
+    match wmill_api::parse_timestamp(s) {
+        Some(_) => Ok(s.to_owned()),
+        None => Err(format!(
+            "'{s}' is not a time: use RFC 3339 (2026-01-01T10:00:00Z) or a date (2026-01-01)"
+        )),
+    }
+}
+
+impl ListArgs {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = vec![("per_page", self.limit.to_string())];
+        let mut add = |k: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                q.push((k, v));
+            }
+        };
+        add("page", self.page.map(|p| p.to_string()));
+        add("before", self.before.clone());
+        add("after", self.after.clone());
+        add("username", self.username.clone());
+        add("operation", self.operation.clone());
+        add(
+            "action_kind",
+            self.action_kind.map(|k| k.as_str().to_owned()),
+        );
+        add("resource", self.resource.clone());
+        add("before_id", self.before_id.map(|i| i.to_string()));
+        add(
+            "all_workspaces",
+            self.all_workspaces.then(|| "true".to_owned()),
+        );
+        q
+    }
+}
+
+/// Runs `wmill audit …`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let (client, w) = ctx.in_workspace()?;
+    let w = crate::client::seg(&w);
+    match args.command {
+        None => list(ctx, &client, &w, &args.list),
+        Some(Cmd::List(list_args)) => list(ctx, &client, &w, &list_args),
+        Some(Cmd::Get { id }) => {
+            let e: AuditLog = client
+                .get(&format!("/w/{w}/audit/get/{id}"), &[])
+                .map_err(|e| e.hint_on(404, "list entries with 'wmill audit list'"))?;
+            ctx.out.object(&e, || {
+                let mut s = ctx.out.pairs(&[
+                    ("ID", e.id.to_string()),
+                    ("Timestamp", time(&e.timestamp)),
+                    ("Workspace", e.workspace_id.clone()),
+                    ("Username", e.username.clone()),
+                    ("Email", opt(&e.email)),
+                    ("Operation", e.operation.clone()),
+                    ("Action kind", e.action_kind.to_string()),
+                    ("Resource", opt(&e.resource)),
+                ]);
+                if let Some(p) = e.parameters.as_ref().filter(|p| !is_empty(p)) {
+                    s.push_str("\nParameters:\n");
+                    s.push_str(&serde_json::to_string_pretty(p).unwrap_or_default());
+                }
+                s
+            });
+            Ok(())
+        }
+    }
+}
+
+fn is_empty(v: &serde_json::Value) -> bool {
+    v.is_null() || v.as_object().is_some_and(|o| o.is_empty())
+}
+
+fn list(ctx: &Ctx, client: &crate::client::Client, w: &str, args: &ListArgs) -> Result<()> {
+    let entries: Vec<AuditLog> = client.get(&format!("/w/{w}/audit/list"), &args.query())?;
+    let mut table = Table::new(&[
+        "ID",
+        "TIMESTAMP",
+        "USERNAME",
+        "OPERATION",
+        "ACTION",
+        "RESOURCE",
+    ]);
+    for e in &entries {
+        table.row(vec![
+            e.id.to_string(),
+            time(&e.timestamp),
+            e.username.clone(),
+            e.operation.clone(),
+            e.action_kind.to_string(),
+            opt(&e.resource),
+        ]);
+    }
+    ctx.out.list(&entries, table, "No audit entries match.");
+    if !ctx.out.is_json()
+        && entries.len() == args.limit as usize
+        && let Some(last) = entries.last()
+    {
+        eprintln!(
+            "note: showing the {} newest entries; for older ones add --before-id {} (or raise --limit)",
+            args.limit, last.id
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        list: ListArgs,
+    }
+
+    #[test]
+    fn filters_go_through_as_typed() {
+        let t = T::try_parse_from([
+            "t",
+            "--username",
+            "alice",
+            "--after",
+            "2026-01-01",
+            "--action-kind",
+            "DELETE",
+        ])
+        .unwrap();
+        let q = t.list.query();
+        assert!(q.contains(&("after", "2026-01-01".to_owned())));
+        assert!(q.contains(&("username", "alice".to_owned())));
+        assert!(q.contains(&("action_kind", "Delete".to_owned())));
+        assert!(q.contains(&("per_page", "30".to_owned())));
+    }
+
+    #[test]
+    fn bad_filters_are_usage_errors() {
+        assert!(T::try_parse_from(["t", "--after", "yesterday"]).is_err());
+        assert!(T::try_parse_from(["t", "--action-kind", "created"]).is_err());
+        assert!(T::try_parse_from(["t", "--limit", "0"]).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Blocking HTTP client for the wmill API: one request per call, the bearer token when
+//! there is one, server errors turned into [`Error::Server`] with the server's text as is.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// A connection to one server, with or without a token.
+pub struct Client {
+    agent: ureq::Agent,
+    /// The profile-style remote (`http://host:port/`), for messages.
+    remote: String,
+    /// `<remote without trailing slash>/api`.
+    api: String,
+    token: Option<String>,
+}
+
+/// An HTTP method the API uses.
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Client {
+    /// A client for `remote` (as stored in a profile, trailing slash or not).
+    pub fn new(remote: &str, token: Option<String>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(120)))
+            .user_agent(concat!("wmill/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        let api = format!("{}/api", remote.trim_end_matches('/'));
+        Self {
+            agent,
+            remote: remote.to_owned(),
+            api,
+            token,
+        }
+    }
+
+    /// The server's base URL, for messages.
+    pub fn remote(&self) -> &str {
+        &self.remote
+    }
+
+    /// GET, answer parsed as JSON.
+    pub fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+        let body = self.send(Method::Get, path, query, None)?;
+        parse_json(&body, path)
+    }
+
+    /// GET, answer as text.
+    pub fn get_text(&self, path: &str) -> Result<String> {
+        self.send(Method::Get, path, &[], None)
+    }
+
+    /// POST a JSON body, answer as text (mutations and token endpoints answer text).
+    pub fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<String> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::failed(format!("cannot encode the request: {e}")))?;
+        self.send(Method::Post, path, &[], Some(bytes))
+    }
+
+    /// POST a JSON body, answer parsed as JSON.
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let text = self.post(path, body)?;
+        parse_json(&text, path)
+    }
+
+    /// DELETE, answer as text.
+    pub fn delete(&self, path: &str) -> Result<String> {
+        self.send(Method::Delete, path, &[], None)
+    }
+
+    /// GET every page of a paginated list (`page` from 1, `per_page` rows at a time).
+    pub fn get_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>> {
+        const PER_PAGE: usize = 1000;
+        let mut all = Vec::new();
+        for page in 1.. {
+            let mut q = query.to_vec();
+            q.push(("page", page.to_string()));
+            q.push(("per_page", PER_PAGE.to_string()));
+            let rows: Vec<T> = self.get(path, &q)?;
+            let n = rows.len();
+            all.extend(rows);
+            if n < PER_PAGE {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<String> {
+        let url = format!("{}{}", self.api, path);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let result = match method {
+            Method::Get | Method::Delete => {
+                let mut req = match method {
+                    Method::Get => self.agent.get(&url),
+                    _ => self.agent.delete(&url),
+                };
+                req = req.header("accept", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                for (k, v) in query {
+                    req = req.query(*k, v);
+                }
+                req.call()
+            }
+            Method::Post => {
+                let mut req = self.agent.post(&url).header("accept", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                for (k, v) in query {
+                    req = req.query(*k, v);
+                }
+                match body {
+                    Some(b) => req.content_type("application/json").send(b),
+                    None => req.send_empty(),
+                }
+            }
+        };
+        let mut response = result.map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .lossy_utf8(true)
+            .read_to_string()
+            .map_err(|e| self.transport_error(e))?;
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(Error::Server {
+                status,
+                text,
+                hint: None,
+            })
+        }
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> Error {
+        let detail = match &e {
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "connection refused".to_owned()
+            }
+            ureq::Error::HostNotFound => "host not found".to_owned(),
+            ureq::Error::Timeout(_) => "timed out".to_owned(),
+            ureq::Error::BadUri(u) => {
+                return Error::usage(
+                    format!("'{u}' is not a valid URL"),
+                    Some("give the server's base URL, e.g. http://127.0.0.1:8000/"),
+                );
+            }
+            other => other.to_string(),
+        };
+        Error::Unreachable {
+            url: self.remote.clone(),
+            detail,
+        }
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(text: &str, path: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Protocol {
+        message: format!("unexpected answer from the server for {path}: {e}"),
+    })
+}
+
+/// Percent-encodes one path segment (everything but unreserved characters and `@`).
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(seg("x+y@example.com"), "x%2By@example.com");
+        assert_eq!(seg("my group/../x"), "my%20group%2F..%2Fx");
+        assert_eq!(seg("ü"), "%C3%BC");
+    }
+
+    #[test]
+    fn api_base_drops_the_trailing_slash() {
+        let c = Client::new("http://127.0.0.1:1/", None);
+        assert_eq!(c.api, "http://127.0.0.1:1/api");
+        let c = Client::new("http://h/sub/", None);
+        assert_eq!(c.api, "http://h/sub/api");
+    }
+}

@@ -1,0 +1,238 @@
+//! `wmill`: command-line client for a Windmill-compatible server's users, groups, tokens
+//! and audit log. This file parses the command line, runs one command and decides the
+//! exit code; every noun lives in its own module.
+
+mod audit;
+mod cli;
+mod client;
+mod context;
+mod error;
+mod group;
+mod output;
+mod profile;
+mod token;
+mod user;
+mod workspace;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use serde_json::json;
+
+use crate::cli::{Cli, Command};
+use crate::context::Ctx;
+use crate::error::{Category, Result};
+use crate::output::Out;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    let ctx = Ctx {
+        out: Out::new(cli.global.json),
+        global: cli.global,
+    };
+    match run(&ctx, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e.to_string(), e.hint().as_deref());
+            ExitCode::from(match e.category() {
+                Category::Failed => 1,
+                Category::Usage => 2,
+                Category::Connection => 3,
+            })
+        }
+    }
+}
+
+fn run(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::User(args) => user::run(ctx, args),
+        Command::Group(args) => group::run(ctx, args),
+        Command::Audit(args) => audit::run(ctx, args),
+        Command::Token(args) => token::run(ctx, args),
+        Command::Workspace(args) => workspace::run(ctx, args),
+        Command::Version => version(ctx),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wmill", &mut script);
+            if ctx.out.is_json() {
+                let script = String::from_utf8_lossy(&script);
+                ctx.out
+                    .json_doc(&json!({ "shell": shell.to_string(), "script": script }));
+            } else {
+                let _ = std::io::stdout().lock().write_all(&script);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The client's version, and the server's (`GET /api/version`) when one is configured.
+fn version(ctx: &Ctx) -> Result<()> {
+    let client_version = env!("CARGO_PKG_VERSION");
+    let server = match ctx.anon() {
+        Ok(client) => match client.get_text("/version") {
+            Ok(v) => Some(v.trim().to_owned()),
+            Err(e) => {
+                print_warning(&format!("cannot get the server's version: {e}"));
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    if ctx.out.is_json() {
+        ctx.out
+            .json_doc(&json!({ "client": client_version, "server": server }));
+    } else {
+        ctx.out.text(&format!("wmill {client_version}"));
+        if let Some(server) = server {
+            ctx.out.text(&format!("server {server}"));
+        }
+    }
+    Ok(())
+}
+
+/// Help and version go to stdout as clap prints them; usage errors become one line (exit 2).
+fn clap_error(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let (message, hint) = one_line(&e.render().to_string(), &command_path(&args));
+            print_error(&message, Some(&hint));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The subcommand path the arguments name (`wmill token create`), for help hints.
+fn command_path(args: &[String]) -> String {
+    let mut cmd = Cli::command();
+    let mut path = vec!["wmill".to_owned()];
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let takes_value = !long.contains('=')
+                && cmd
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(long))
+                    .is_some_and(|a| a.get_action().takes_values());
+            if takes_value {
+                args.next();
+            }
+            continue;
+        }
+        let Some(sub) = cmd.find_subcommand(arg).cloned() else {
+            continue;
+        };
+        path.push(sub.get_name().to_owned());
+        cmd = sub;
+    }
+    path.join(" ")
+}
+
+/// Squeezes clap's multi-line usage error into a message and a hint: clap's own tip if it
+/// has one, then where to read the command's help.
+fn one_line(rendered: &str, command: &str) -> (String, String) {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error:")
+        .trim()
+        .to_owned();
+    let tip = lines
+        .find_map(|l| l.strip_prefix("tip:"))
+        .map(|t| t.trim().to_owned());
+    let help = format!("see '{command} --help'");
+    let hint = match tip {
+        Some(t) => format!("{t}; {help}"),
+        None => help,
+    };
+    (message, hint)
+}
+
+fn print_error(message: &str, hint: Option<&str>) {
+    let label = if stderr_color() {
+        "\x1b[31merror:\x1b[0m"
+    } else {
+        "error:"
+    };
+    let line = match hint {
+        Some(h) => format!("{label} {message}; hint: {h}"),
+        None => format!("{label} {message}"),
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn print_warning(message: &str) {
+    let label = if stderr_color() {
+        "\x1b[33mwarning:\x1b[0m"
+    } else {
+        "warning:"
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{label} {message}");
+}
+
+fn stderr_color() -> bool {
+    std::io::stderr().is_terminal() && !output::no_color()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_become_one_line_with_a_hint() {
+        let argv = [
+            "token",
+            "create",
+            "--expires-in",
+            "5",
+            "--expiration",
+            "2030-01-01",
+        ];
+        let err = Cli::try_parse_from(std::iter::once("wmill").chain(argv)).unwrap_err();
+        let args: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let (message, hint) = one_line(&err.render().to_string(), &command_path(&args));
+        assert!(message.contains("--expires-in"), "{message}");
+        assert!(!message.contains('\n'));
+        assert!(hint.ends_with("see 'wmill token create --help'"), "{hint}");
+    }
+
+    #[test]
+    fn command_path_skips_options_and_their_values() {
+        let args: Vec<String> = [
+            "--workspace",
+            "group",
+            "audit",
+            "--json",
+            "list",
+            "--after",
+            "x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(command_path(&args), "wmill audit list");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

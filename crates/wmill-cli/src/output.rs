@@ -1,0 +1,246 @@
+//! The printer: owns stdout. Human output (aligned tables, short sentences, key/value
+//! blocks) or exactly one JSON document with `--json`. Colours only on a terminal without
+//! `NO_COLOR`.
+
+use std::io::{IsTerminal, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Where command results go.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    json: bool,
+    color: bool,
+}
+
+impl Out {
+    /// A printer for `--json` (or not), colouring only when stdout is a terminal and
+    /// `NO_COLOR` is unset or empty.
+    pub fn new(json: bool) -> Self {
+        let color = !json && std::io::stdout().is_terminal() && !no_color();
+        Self { json, color }
+    }
+
+    /// Whether `--json` was given.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Prints a list: the wire values as a JSON array, or a table (or `empty` when none).
+    pub fn list<T: Serialize>(&self, items: &[T], table: Table, empty: &str) {
+        if self.json {
+            self.json_doc(&items);
+        } else if items.is_empty() {
+            self.text(empty);
+        } else {
+            self.text(&table.render(self.color));
+        }
+    }
+
+    /// Prints one object: its JSON, or the human form built lazily.
+    pub fn object<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        if self.json {
+            self.json_doc(value);
+        } else {
+            self.text(&human());
+        }
+    }
+
+    /// Prints the outcome of a mutation: `sentence` for people, or the JSON object
+    /// `{"message": <message>, ...extra}`.
+    pub fn done(&self, sentence: &str, message: &str, extra: Value) {
+        if self.json {
+            let mut doc = serde_json::Map::new();
+            doc.insert("message".into(), Value::String(message.trim().to_owned()));
+            if let Value::Object(extra) = extra {
+                doc.extend(extra);
+            }
+            self.json_doc(&Value::Object(doc));
+        } else if self.color {
+            self.text(&format!("\x1b[32m{sentence}\x1b[0m"));
+        } else {
+            self.text(sentence);
+        }
+    }
+
+    /// Prints one JSON document.
+    pub fn json_doc<T: Serialize + ?Sized>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(s) => self.text(&s),
+            Err(e) => eprintln!("error: cannot encode the answer as JSON: {e}"),
+        }
+    }
+
+    /// Writes `s` and a newline to stdout. A closed pipe (`wmill … | head`) is not an error.
+    pub fn text(&self, s: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{s}").and_then(|()| stdout.flush());
+    }
+
+    /// A key/value block with aligned keys (keys bold on a terminal).
+    pub fn pairs(&self, pairs: &[(&str, String)]) -> String {
+        let width = pairs
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut s = String::new();
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                s.push('\n');
+            }
+            let key = format!("{k}:");
+            let pad = " ".repeat(width - key.chars().count() + 1);
+            if self.color {
+                s.push_str(&format!("\x1b[1m{key}\x1b[0m{pad}{v}"));
+            } else {
+                s.push_str(&format!("{key}{pad}{v}"));
+            }
+        }
+        s
+    }
+}
+
+/// Whether the user asked for no colours (<https://no-color.org>).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// A table with a header row; columns are separated by two spaces and padded to align.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column titles.
+    pub fn new(headers: &[&'static str]) -> Self {
+        Self {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row (one cell per column).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// The table as text, without trailing spaces.
+    pub fn render(&self, color: bool) -> String {
+        let cols = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(cols) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let header: Vec<String> = self.headers.iter().map(|h| (*h).to_owned()).collect();
+        let line = render_line(&header, &widths);
+        if color {
+            out.push_str(&format!("\x1b[1m{line}\x1b[0m"));
+        } else {
+            out.push_str(&line);
+        }
+        for row in &self.rows {
+            out.push('\n');
+            out.push_str(&render_line(row, &widths));
+        }
+        out
+    }
+}
+
+fn render_line(cells: &[String], widths: &[usize]) -> String {
+    let mut line = String::new();
+    for (i, width) in widths.iter().enumerate() {
+        let cell = cells.get(i).map(String::as_str).unwrap_or("");
+        // Cells are single-line: a newline in a summary would break the alignment.
+        let cell = cell.replace(['\n', '\r', '\t'], " ");
+        if i > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(&cell);
+        if i + 1 < widths.len() {
+            line.push_str(&" ".repeat(width.saturating_sub(cell.chars().count())));
+        }
+    }
+    line.trim_end().to_owned()
+}
+
+/// A timestamp for people: UTC, to the second, RFC 3339 (`2026-01-01T10:20:30Z`).
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// An optional text cell: `-` when absent or empty.
+pub fn opt(s: &Option<String>) -> String {
+    match s.as_deref() {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+/// A yes/no cell.
+pub fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_and_trim_trailing_spaces() {
+        let mut t = Table::new(&["NAME", "SUMMARY", "MEMBERS"]);
+        t.row(vec!["all".into(), "-".into(), "3".into()]);
+        t.row(vec![
+            "data-team".into(),
+            "Data engineering".into(),
+            "12".into(),
+        ]);
+        t.row(vec!["x".into(), String::new(), String::new()]);
+        assert_eq!(
+            t.render(false),
+            "NAME       SUMMARY           MEMBERS\n\
+             all        -                 3\n\
+             data-team  Data engineering  12\n\
+             x"
+        );
+    }
+
+    #[test]
+    fn tables_count_characters_not_bytes() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["aü".into(), "x".into()]);
+        t.row(vec!["abc".into(), "y".into()]);
+        assert_eq!(t.render(false), "A    B\naü   x\nabc  y");
+    }
+
+    #[test]
+    fn cells_with_newlines_stay_on_one_line() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["a\nb".into(), "c".into()]);
+        assert_eq!(t.render(false), "A    B\na b  c");
+    }
+
+    #[test]
+    fn timestamps_are_utc_seconds() {
+        let t = wmill_api::parse_timestamp("2026-01-01T10:20:30.123+02:00").unwrap();
+        assert_eq!(time(&t), "2026-01-01T08:20:30Z");
+    }
+
+    #[test]
+    fn pairs_align_keys() {
+        let out = Out {
+            json: false,
+            color: false,
+        };
+        let s = out.pairs(&[("Name", "a".into()), ("Summary", "b".into())]);
+        assert_eq!(s, "Name:    a\nSummary: b");
+    }
+}

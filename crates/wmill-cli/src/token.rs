@@ -1,0 +1,157 @@
+//! `wmill token`: the caller's own API tokens.
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use clap::Subcommand;
+use serde_json::json;
+use wmill_api::{NewToken, TOKEN_PREFIX_LEN, TruncatedToken};
+
+use crate::client::seg;
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::output::{Table, opt, time};
+
+/// `wmill token [COMMAND]`; without a command, lists your tokens.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Without a command, `wmill token` lists your tokens.")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// List your tokens (prefixes only), newest first
+    List,
+    /// Create a token and print it, and nothing else, on stdout
+    #[command(after_help = "Example:\n  TOKEN=$(wmill token create --label ci --expires-in 3600)")]
+    Create {
+        /// A label to recognise it by in `token list`
+        #[arg(long)]
+        label: Option<String>,
+        /// Expire this many seconds from now [default: never]
+        #[arg(long, value_name = "SECONDS", conflicts_with = "expiration",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        expires_in: Option<u64>,
+        /// Expire at this time (RFC 3339, e.g. 2030-01-01T00:00:00Z) [default: never]
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        expiration: Option<String>,
+    },
+    /// Delete one of your tokens, given whole or by its 10-character prefix
+    Delete {
+        /// The token, or its prefix as shown by `token list`
+        token: String,
+    },
+}
+
+fn parse_time(s: &str) -> std::result::Result<String, String> {
+    match wmill_api::parse_timestamp(s) {
+        Some(_) => Ok(s.to_owned()),
+        None => Err(format!(
+            "'{s}' is not a time: use RFC 3339, e.g. 2030-01-01T00:00:00Z"
+        )),
+    }
+}
+
+/// The expiration `secs` seconds after `now`, as RFC 3339 UTC; `None` if out of range.
+pub fn expiration_after(now: DateTime<Utc>, secs: u64) -> Option<String> {
+    let delta = TimeDelta::try_seconds(i64::try_from(secs).ok()?)?;
+    Some(
+        now.checked_add_signed(delta)?
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
+    )
+}
+
+/// Runs `wmill token …`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let client = ctx.authed()?;
+    match args.command.unwrap_or(Cmd::List) {
+        Cmd::List => {
+            let tokens: Vec<TruncatedToken> = client.get_all(
+                "/users/tokens/list",
+                &[("exclude_ephemeral", "true".to_owned())],
+            )?;
+            let mut table = Table::new(&[
+                "PREFIX",
+                "LABEL",
+                "CREATED",
+                "LAST USED",
+                "EXPIRES",
+                "WORKSPACE",
+            ]);
+            for t in &tokens {
+                table.row(vec![
+                    t.token_prefix.clone(),
+                    opt(&t.label),
+                    time(&t.created_at),
+                    time(&t.last_used_at),
+                    t.expiration
+                        .as_ref()
+                        .map_or_else(|| "never".to_owned(), time),
+                    t.workspace_id.clone().unwrap_or_else(|| "(all)".to_owned()),
+                ]);
+            }
+            ctx.out.list(&tokens, table, "No tokens.");
+        }
+        Cmd::Create {
+            label,
+            expires_in,
+            expiration,
+        } => {
+            let expiration = match expires_in {
+                Some(secs) => Some(expiration_after(Utc::now(), secs).ok_or_else(|| {
+                    Error::usage(
+                        format!("--expires-in {secs} is too far in the future"),
+                        None,
+                    )
+                })?),
+                None => expiration,
+            };
+            let token = client
+                .post(
+                    "/users/tokens/create",
+                    &NewToken {
+                        label,
+                        expiration,
+                        workspace_id: None,
+                    },
+                )
+                .map_err(|e| e.hint_on(400, "an expiration must be in the future"))?;
+            crate::user::print_token(ctx, token.trim());
+        }
+        Cmd::Delete { token } => {
+            let message = client
+                .delete(&format!("/users/tokens/delete/{}", seg(&token)))
+                .map_err(|e| {
+                    e.hint_on(404, "list your tokens with 'wmill token list'")
+                        .hint_on(409, "give more of the token, or the whole token")
+                })?;
+            // Never echo a whole token back: its prefix identifies it.
+            let prefix: String = token.chars().take(TOKEN_PREFIX_LEN).collect();
+            ctx.out.done(
+                &format!("Deleted token {prefix}."),
+                &message,
+                json!({ "token_prefix": prefix }),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_adds_seconds_in_utc() {
+        let now = wmill_api::parse_timestamp("2026-01-01T23:59:30.5Z").unwrap();
+        assert_eq!(
+            expiration_after(now, 3600).unwrap(),
+            "2026-01-02T00:59:30.500Z"
+        );
+        assert_eq!(
+            expiration_after(now, 30).unwrap(),
+            "2026-01-02T00:00:00.500Z"
+        );
+        assert_eq!(expiration_after(now, u64::MAX), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! `wmill user`: instance accounts (superadmin only), and tokens for a login.
+
+use clap::Subcommand;
+use serde_json::json;
+use wmill_api::{CreateUser, GlobalUserInfo, Login, NewToken};
+
+use crate::client::seg;
+use crate::context::{Ctx, password_or_prompt};
+use crate::error::{Error, Result};
+use crate::output::{Table, opt, yes_no};
+
+/// Length of a generated password: 24 characters of 62 ≈ 143 bits.
+const GENERATED_LEN: usize = 24;
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `wmill user [COMMAND]`; without a command, lists the users.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Without a command, `wmill user` lists the instance's users.")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create an instance user; without a password, generate a strong one and print it once
+    Add {
+        /// The new user's email
+        email: String,
+        /// Their password [default: 24 random characters, printed once]
+        password: Option<String>,
+        /// Make them a superadmin
+        #[arg(long)]
+        superadmin: bool,
+        /// Their company
+        #[arg(long)]
+        company: Option<String>,
+        /// Their full name
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Delete an instance user, their memberships and their tokens
+    Remove {
+        /// The user's email
+        email: String,
+    },
+    /// Print a new token: for --email/--password (no login needed), else for the current login
+    CreateToken {
+        /// Log in as this user instead of using the current login
+        #[arg(long)]
+        email: Option<String>,
+        /// Their password [default: asked for when stdin is a terminal]
+        #[arg(long, requires = "email")]
+        password: Option<String>,
+    },
+    /// List instance users (superadmins first, then by email)
+    List,
+}
+
+/// Runs `wmill user …`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    match args.command.unwrap_or(Cmd::List) {
+        Cmd::List => list(ctx),
+        Cmd::Add {
+            email,
+            password,
+            superadmin,
+            company,
+            name,
+        } => {
+            let client = ctx.authed()?;
+            let generated = password.is_none();
+            let password = match password {
+                Some(p) => p,
+                None => generate_password(GENERATED_LEN)?,
+            };
+            let body = CreateUser {
+                email: email.clone(),
+                password: password.clone(),
+                super_admin: superadmin,
+                name,
+                company,
+            };
+            let message = client.post("/users/create", &body).map_err(|e| {
+                e.hint_on(
+                    409,
+                    "that email is taken: pick another one or remove the user first",
+                )
+                .hint_on(401, "creating users needs a superadmin's token")
+            })?;
+            let role = if superadmin { "superadmin" } else { "user" };
+            if generated {
+                ctx.out.done(
+                    &format!("Created {role} {email} with password: {password}\n(shown only once: store it now)"),
+                    &message,
+                    json!({ "email": email, "password": password }),
+                );
+            } else {
+                ctx.out.done(
+                    &format!("Created {role} {email}."),
+                    &message,
+                    json!({ "email": email }),
+                );
+            }
+            Ok(())
+        }
+        Cmd::Remove { email } => {
+            let client = ctx.authed()?;
+            let message = client
+                .delete(&format!("/users/delete/{}", seg(&email)))
+                .map_err(|e| {
+                    e.hint_on(404, "list users with 'wmill user list'")
+                        .hint_on(401, "removing users needs a superadmin's token")
+                })?;
+            ctx.out.done(
+                &format!("Removed user {email}."),
+                &message,
+                json!({ "email": email }),
+            );
+            Ok(())
+        }
+        Cmd::CreateToken { email, password } => {
+            let token = match email {
+                Some(email) => {
+                    let password = password_or_prompt(password, "logging in", "--password")?;
+                    ctx.anon()?
+                        .post("/auth/login", &Login { email, password })
+                        .map_err(|e| e.hint_on(400, "check the email and password"))?
+                }
+                None => ctx
+                    .authed()?
+                    .post("/users/tokens/create", &NewToken::default())?,
+            };
+            print_token(ctx, token.trim());
+            Ok(())
+        }
+    }
+}
+
+/// Prints a minted token: the raw token alone, or `{"token": …}` with `--json`.
+pub fn print_token(ctx: &Ctx, token: &str) {
+    if ctx.out.is_json() {
+        ctx.out.json_doc(&json!({ "token": token }));
+    } else {
+        ctx.out.text(token);
+    }
+}
+
+fn list(ctx: &Ctx) -> Result<()> {
+    let client = ctx.authed()?;
+    let users: Vec<GlobalUserInfo> = client
+        .get_all("/users/list_as_super_admin", &[])
+        .map_err(|e| e.hint_on(401, "listing instance users needs a superadmin's token"))?;
+    let mut table = Table::new(&[
+        "EMAIL",
+        "USERNAME",
+        "NAME",
+        "COMPANY",
+        "SUPERADMIN",
+        "DISABLED",
+    ]);
+    for u in &users {
+        table.row(vec![
+            u.email.clone(),
+            opt(&u.username),
+            opt(&u.name),
+            opt(&u.company),
+            yes_no(u.super_admin),
+            yes_no(u.disabled),
+        ]);
+    }
+    ctx.out.list(&users, table, "No users.");
+    Ok(())
+}
+
+/// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG, without modulo bias.
+pub fn generate_password(len: usize) -> Result<String> {
+    // 248 = 4 × 62: bytes at or above it are rejected so every character is equally likely.
+    const LIMIT: u8 = 248;
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf)
+            .map_err(|e| Error::failed(format!("cannot get random bytes from the OS: {e}")))?;
+        for &b in buf.iter().filter(|&&b| b < LIMIT) {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[usize::from(b) % ALPHABET.len()] as char);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_alphanumeric_and_differ() {
+        let a = generate_password(GENERATED_LEN).unwrap();
+        let b = generate_password(GENERATED_LEN).unwrap();
+        assert!(a.len() >= 20);
+        assert_eq!(a.len(), GENERATED_LEN);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn generated_passwords_use_the_whole_alphabet() {
+        let many = generate_password(20_000).unwrap();
+        for &c in ALPHABET {
+            assert!(many.contains(c as char), "never saw {}", c as char);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! `wmill workspace`: connection profiles (local, Windmill's files) and the workspace
+//! itself on the server (creation, members).
+
+use clap::Subcommand;
+use serde::Serialize;
+use serde_json::json;
+use wmill_api::{
+    AddUser, CreateWorkspace, GlobalUserInfo, Login, NewToken, User, UserInfo, WorkspaceId,
+};
+
+use crate::client::{Client, seg};
+use crate::context::{Ctx, password_or_prompt};
+use crate::error::{Error, Result};
+use crate::output::{Table, opt, time, yes_no};
+use crate::profile::{self, Profile};
+
+/// Label of the long-lived token minted by `workspace add --email`.
+const CLI_TOKEN_LABEL: &str = "wmill-cli";
+
+/// `wmill workspace [COMMAND]`; without a command, lists the saved profiles.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Without a command, `wmill workspace` lists the saved profiles.")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Save a profile for a workspace on a server and make it active
+    #[command(after_help = "\
+Credentials: --token <token> (or WM_TOKEN), or --email/--password: wmill then logs in, mints a
+long-lived token labelled 'wmill-cli', logs the session out and saves that token. It checks that
+the workspace exists and that you can use it before saving anything.
+
+Example:
+  wmill workspace add prod admins http://127.0.0.1:8000 --email admin@windmill.dev")]
+    Add {
+        /// A name for the profile
+        name: String,
+        /// The workspace's id on the server
+        workspace_id: String,
+        /// The server's base URL, e.g. http://127.0.0.1:8000
+        remote: String,
+        /// Log in with this email instead of passing --token
+        #[arg(long)]
+        email: Option<String>,
+        /// The password for --email [default: asked for when stdin is a terminal]
+        #[arg(long, requires = "email")]
+        password: Option<String>,
+    },
+    /// List the saved profiles (the active one is marked)
+    List,
+    /// Make a saved profile the active one
+    Switch {
+        /// The profile's name
+        name: String,
+    },
+    /// Forget a saved profile
+    Remove {
+        /// The profile's name
+        name: String,
+    },
+    /// Show who you are in the current workspace
+    Whoami,
+    /// Create a workspace on the server (superadmins); you become its admin
+    Create {
+        /// Its id: lowercase letters, digits and '-'
+        id: String,
+        /// Its display name [default: the id]
+        #[arg(long)]
+        name: Option<String>,
+        /// Your username in it [default: from your email]
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Add a member to the current workspace (admins)
+    AddUser {
+        /// Their email (their instance account may be created later)
+        email: String,
+        /// Their username [default: from the email]
+        #[arg(long)]
+        username: Option<String>,
+        /// Make them an admin of the workspace
+        #[arg(long, conflicts_with = "operator")]
+        admin: bool,
+        /// Make them an operator (may run, not edit)
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Remove a member from the current workspace (admins)
+    RemoveUser {
+        /// Their username in the workspace (see `workspace users`)
+        username: String,
+    },
+    /// List the current workspace's members
+    Users,
+}
+
+/// A saved profile as listed: never its token.
+#[derive(Debug, Serialize)]
+struct ProfileView<'a> {
+    name: &'a str,
+    remote: &'a str,
+    #[serde(rename = "workspaceId")]
+    workspace_id: &'a str,
+    active: bool,
+}
+
+/// Runs `wmill workspace …`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    match args.command.unwrap_or(Cmd::List) {
+        Cmd::Add {
+            name,
+            workspace_id,
+            remote,
+            email,
+            password,
+        } => add(ctx, name, workspace_id, &remote, email, password),
+        Cmd::List => {
+            let store = ctx.store()?;
+            let views: Vec<ProfileView> = store
+                .profiles
+                .iter()
+                .map(|p| ProfileView {
+                    name: &p.name,
+                    remote: &p.remote,
+                    workspace_id: &p.workspace_id,
+                    active: store.active.as_deref() == Some(p.name.as_str()),
+                })
+                .collect();
+            let mut table = Table::new(&["ACTIVE", "NAME", "WORKSPACE", "REMOTE"]);
+            for v in &views {
+                let mark = if v.active { "*" } else { "" };
+                table.row(vec![
+                    mark.into(),
+                    v.name.into(),
+                    v.workspace_id.into(),
+                    v.remote.into(),
+                ]);
+            }
+            ctx.out.list(
+                &views,
+                table,
+                "No profiles. Add one with 'wmill workspace add <name> <workspace_id> <remote> --token <token>'.",
+            );
+            Ok(())
+        }
+        Cmd::Switch { name } => {
+            let mut store = ctx.store()?;
+            let Some(p) = store.get(&name).cloned() else {
+                return Err(unknown_profile(&store, &name));
+            };
+            store.active = Some(name.clone());
+            store.save()?;
+            let sentence = format!(
+                "Switched to profile {name} (workspace {} on {}).",
+                p.workspace_id, p.remote
+            );
+            ctx.out
+                .done(&sentence, &sentence, json!({ "profile": name }));
+            Ok(())
+        }
+        Cmd::Remove { name } => {
+            let mut store = ctx.store()?;
+            if !store.remove(&name) {
+                return Err(unknown_profile(&store, &name));
+            }
+            store.save()?;
+            let sentence = format!("Removed profile {name}.");
+            ctx.out
+                .done(&sentence, &sentence, json!({ "profile": name }));
+            Ok(())
+        }
+        Cmd::Whoami => whoami(ctx),
+        Cmd::Create { id, name, username } => {
+            let client = ctx.authed()?;
+            let body = CreateWorkspace {
+                name: name.unwrap_or_else(|| id.clone()),
+                id: id.clone(),
+                username,
+            };
+            let message = client
+                .post("/workspaces/create", &body)
+                .map_err(|e| e.hint_on(409, "that id is taken: pick another one"))?;
+            ctx.out.done(
+                &format!("Created workspace {id}."),
+                &message,
+                json!({ "workspace": id }),
+            );
+            Ok(())
+        }
+        Cmd::AddUser {
+            email,
+            username,
+            admin,
+            operator,
+        } => {
+            let (client, w) = ctx.in_workspace()?;
+            let body = AddUser {
+                email: email.clone(),
+                is_admin: admin,
+                operator,
+                username,
+            };
+            let message = client
+                .post(&format!("/w/{}/workspaces/add_user", seg(&w)), &body)
+                .map_err(|e| e.hint_on(409, "see the members with 'wmill workspace users'"))?;
+            ctx.out.done(
+                &format!("Added {email} to workspace {w}."),
+                &message,
+                json!({ "workspace": w, "email": email }),
+            );
+            Ok(())
+        }
+        Cmd::RemoveUser { username } => {
+            let (client, w) = ctx.in_workspace()?;
+            let message = client
+                .delete(&format!("/w/{}/users/delete/{}", seg(&w), seg(&username)))
+                .map_err(|e| {
+                    e.hint_on(
+                        404,
+                        "see the members' usernames with 'wmill workspace users'",
+                    )
+                })?;
+            ctx.out.done(
+                &format!("Removed {username} from workspace {w}."),
+                &message,
+                json!({ "workspace": w, "username": username }),
+            );
+            Ok(())
+        }
+        Cmd::Users => {
+            let (client, w) = ctx.in_workspace()?;
+            let users: Vec<User> = client.get(&format!("/w/{}/users/list", seg(&w)), &[])?;
+            let mut table = Table::new(&["USERNAME", "EMAIL", "ROLE", "DISABLED", "CREATED"]);
+            for u in &users {
+                table.row(vec![
+                    u.username.clone(),
+                    u.email.clone(),
+                    role(u.is_admin, u.operator, &u.role),
+                    yes_no(u.disabled),
+                    time(&u.created_at),
+                ]);
+            }
+            ctx.out.list(&users, table, "No members.");
+            Ok(())
+        }
+    }
+}
+
+fn role(is_admin: bool, operator: bool, role: &Option<String>) -> String {
+    match role.as_deref() {
+        Some(r) if !r.is_empty() => r.to_owned(),
+        _ if is_admin => "admin".to_owned(),
+        _ if operator => "operator".to_owned(),
+        _ => "developer".to_owned(),
+    }
+}
+
+fn unknown_profile(store: &profile::Store, name: &str) -> Error {
+    let names: Vec<&str> = store.profiles.iter().map(|p| p.name.as_str()).collect();
+    let hint = if names.is_empty() {
+        "no profile is saved: add one with 'wmill workspace add <name> <workspace_id> <remote> --token <token>'".to_owned()
+    } else {
+        format!("saved profiles: {}", names.join(", "))
+    };
+    Error::Usage {
+        message: format!("no profile named '{name}' in {}", store.dir().display()),
+        hint: Some(hint),
+    }
+}
+
+fn add(
+    ctx: &Ctx,
+    name: String,
+    workspace_id: String,
+    remote: &str,
+    email: Option<String>,
+    password: Option<String>,
+) -> Result<()> {
+    let remote = profile::normalize_remote(remote)?;
+    let token = match email {
+        Some(email) => {
+            let password = password_or_prompt(password, "logging in", "--password")?;
+            mint_token(&remote, email, password)?
+        }
+        None => ctx
+            .global
+            .token
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                Error::usage(
+                    "workspace add needs credentials",
+                    Some("pass --token <token>, or --email <email> to log in"),
+                )
+            })?,
+    };
+    let client = Client::new(&remote, Some(token.clone()));
+    let me = check_workspace(&client, &workspace_id)?;
+
+    let mut store = ctx.store()?;
+    let replaced = store.upsert(Profile {
+        name: name.clone(),
+        remote: remote.clone(),
+        workspace_id: workspace_id.clone(),
+        token,
+    });
+    store.active = Some(name.clone());
+    store.save()?;
+    let verb = if replaced { "Replaced" } else { "Added" };
+    let sentence = format!(
+        "{verb} profile {name}: workspace {workspace_id} on {remote} as {}; it is now active.",
+        me.email
+    );
+    ctx.out.done(
+        &sentence,
+        &sentence,
+        json!({
+            "profile": { "name": name, "remote": remote, "workspaceId": workspace_id },
+            "email": me.email,
+        }),
+    );
+    Ok(())
+}
+
+/// Logs in, mints a long-lived token with the session, and logs the session out.
+fn mint_token(remote: &str, email: String, password: String) -> Result<String> {
+    let anon = Client::new(remote, None);
+    let session = anon
+        .post("/auth/login", &Login { email, password })
+        .map_err(|e| e.hint_on(400, "check the email and password"))?;
+    let session = Client::new(remote, Some(session.trim().to_owned()));
+    let token = session.post(
+        "/users/tokens/create",
+        &NewToken {
+            label: Some(CLI_TOKEN_LABEL.to_owned()),
+            expiration: None,
+            workspace_id: None,
+        },
+    )?;
+    // The session is not needed any more; failing to end it early only leaves it to expire.
+    let _ = session.post("/auth/logout", &json!({}));
+    Ok(token.trim().to_owned())
+}
+
+/// Checks that `workspace` exists and the client's token may use it; returns who we are.
+fn check_workspace(client: &Client, workspace: &str) -> Result<UserInfo> {
+    let whoami = format!("/w/{}/users/whoami", seg(workspace));
+    match client.post_json::<_, bool>(
+        "/workspaces/exists",
+        &WorkspaceId {
+            id: workspace.to_owned(),
+        },
+    ) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Error::Failed {
+                message: format!(
+                    "workspace '{workspace}' does not exist on {}",
+                    client.remote()
+                ),
+                hint: Some(format!(
+                    "check the id, or create it with 'wmill workspace create {workspace}' (superadmins)"
+                )),
+            });
+        }
+        // A token pinned to one workspace is refused on instance routes: try the workspace.
+        Err(Error::Server { status: 401, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    client.get::<UserInfo>(&whoami, &[]).map_err(|e| {
+        e.hint_on(
+            401,
+            format!(
+                "the token was refused for workspace '{workspace}': check it, or ask an admin to run 'wmill workspace add-user <your email>' there"
+            ),
+        )
+    })
+}
+
+fn whoami(ctx: &Ctx) -> Result<()> {
+    let r = ctx.resolve()?;
+    let client = ctx.authed()?;
+    match &r.workspace {
+        Some(w) => {
+            let me: UserInfo = client.get(&format!("/w/{}/users/whoami", seg(w)), &[])?;
+            ctx.out.object(&me, || {
+                ctx.out.pairs(&[
+                    (
+                        "Profile",
+                        r.profile.clone().unwrap_or_else(|| "(none)".into()),
+                    ),
+                    ("Remote", client.remote().to_owned()),
+                    ("Workspace", me.workspace_id.clone()),
+                    ("Email", me.email.clone()),
+                    ("Username", me.username.clone()),
+                    ("Name", opt(&me.name)),
+                    ("Role", role(me.is_admin, me.operator, &me.role)),
+                    ("Superadmin", yes_no(me.is_super_admin)),
+                    (
+                        "Groups",
+                        if me.groups.is_empty() {
+                            "(none)".into()
+                        } else {
+                            me.groups.join(", ")
+                        },
+                    ),
+                ])
+            });
+        }
+        None => {
+            let me: GlobalUserInfo = client.get("/users/whoami", &[])?;
+            ctx.out.object(&me, || {
+                ctx.out.pairs(&[
+                    (
+                        "Profile",
+                        r.profile.clone().unwrap_or_else(|| "(none)".into()),
+                    ),
+                    ("Remote", client.remote().to_owned()),
+                    ("Workspace", "(none)".into()),
+                    ("Email", me.email.clone()),
+                    ("Username", opt(&me.username)),
+                    ("Name", opt(&me.name)),
+                    ("Superadmin", yes_no(me.super_admin)),
+                ])
+            });
+        }
+    }
+    Ok(())
+}
