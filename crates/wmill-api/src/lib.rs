@@ -1,0 +1,439 @@
+//! Wire types of the wmill HTTP API (a Windmill-compatible subset for identity
+//! administration), shared by the server, the `wmill` CLI and the tests.
+//!
+//! Field names and shapes follow Windmill's API, because Windmill's official client
+//! parses them. Requests keep Windmill's required fields required (a missing one is a
+//! 422 on the server); responses always carry every field the official client reads.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::{IntoParams, ToSchema};
+
+/// A point in time on the wire: RFC 3339 in UTC with a `Z`.
+pub type Timestamp = DateTime<Utc>;
+
+/// The workspace id under which instance-level audit entries are filed.
+pub const GLOBAL_WORKSPACE: &str = "global";
+
+/// Number of leading characters of a token that identify it in lists and audit entries.
+pub const TOKEN_PREFIX_LEN: usize = 10;
+
+/// Parses a timestamp as the API accepts it: RFC 3339, `YYYY-MM-DD` (midnight UTC) or
+/// `YYYY-MM-DDTHH:MM:SS[.frac]` without a zone (UTC).
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Authentication
+// ---------------------------------------------------------------------------------------
+
+/// Body of `POST /api/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+/// The caller as an instance account (`GET /api/users/whoami`), also the rows of
+/// `GET /api/users/list_as_super_admin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GlobalUserInfo {
+    pub email: String,
+    pub login_type: String,
+    pub super_admin: bool,
+    pub devops: bool,
+    pub verified: bool,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub username: Option<String>,
+    pub first_time_user: bool,
+    pub disabled: bool,
+}
+
+/// The caller as a member of a workspace (`GET /api/w/{w}/users/whoami`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserInfo {
+    pub workspace_id: String,
+    pub email: String,
+    pub username: String,
+    pub name: Option<String>,
+    pub is_admin: bool,
+    pub is_super_admin: bool,
+    pub created_at: DateTime<Utc>,
+    pub groups: Vec<String>,
+    pub operator: bool,
+    pub disabled: bool,
+    pub role: Option<String>,
+    pub folders: Vec<String>,
+    pub folders_read: Vec<String>,
+    pub folders_owners: Vec<String>,
+}
+
+/// Body of `POST /api/users/setpassword` and `POST /api/users/set_password_of/{email}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SetPassword {
+    pub password: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Instance users
+// ---------------------------------------------------------------------------------------
+
+/// Body of `POST /api/users/create`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateUser {
+    pub email: String,
+    pub password: String,
+    pub super_admin: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+}
+
+/// Body of `POST /api/users/update/{email}`; absent fields are left as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateInstanceUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_super_admin: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------
+
+/// Body of `POST /api/users/tokens/create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewToken {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// RFC 3339, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (UTC); absent or null: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+}
+
+/// Body of `POST /api/users/tokens/impersonate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImpersonateToken {
+    pub impersonate_email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+}
+
+/// A token as listed: never the token itself, only its prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TruncatedToken {
+    pub label: Option<String>,
+    pub token_prefix: String,
+    pub expiration: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub scopes: Option<Vec<String>>,
+    pub workspace_id: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces and members
+// ---------------------------------------------------------------------------------------
+
+/// Body of `POST /api/workspaces/create`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateWorkspace {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// A workspace as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub deleted: bool,
+    pub premium: bool,
+}
+
+/// Body of `POST /api/workspaces/exists`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkspaceId {
+    pub id: String,
+}
+
+/// One of the caller's workspaces, in `GET /api/workspaces/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserWorkspace {
+    pub id: String,
+    pub name: String,
+    pub username: String,
+    pub disabled: bool,
+}
+
+/// Answer of `GET /api/workspaces/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserWorkspaceList {
+    pub email: String,
+    pub workspaces: Vec<UserWorkspace>,
+}
+
+/// Body of `POST /api/w/{w}/workspaces/add_user`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AddUser {
+    pub email: String,
+    pub is_admin: bool,
+    pub operator: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// A member of a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    pub workspace_id: String,
+    pub email: String,
+    pub username: String,
+    pub is_admin: bool,
+    pub operator: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub role: Option<String>,
+}
+
+/// Body of `POST /api/w/{w}/users/update/{username}`; absent fields are left as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EditWorkspaceUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_admin: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Groups
+// ---------------------------------------------------------------------------------------
+
+/// A group of a workspace, with its members (usernames, sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Group {
+    pub workspace_id: String,
+    pub name: String,
+    pub summary: Option<String>,
+    pub members: Vec<String>,
+    /// `u/<username>` → true for the group's owners.
+    pub extra_perms: BTreeMap<String, bool>,
+}
+
+/// Body of `POST /api/w/{w}/groups/create`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateGroup {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// Body of `POST /api/w/{w}/groups/update/{name}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EditGroup {
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// Body of `POST /api/w/{w}/groups/adduser/{name}` and `.../removeuser/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupMember {
+    pub username: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------
+
+/// What kind of change an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub enum ActionKind {
+    Create,
+    Update,
+    Delete,
+    Execute,
+}
+
+impl ActionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ActionKind; 4] = [Self::Create, Self::Update, Self::Delete, Self::Execute];
+
+    /// The wire spelling (`Create`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "Create",
+            Self::Update => "Update",
+            Self::Delete => "Delete",
+            Self::Execute => "Execute",
+        }
+    }
+
+    /// Parses a kind in any letter case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditLog {
+    pub workspace_id: String,
+    pub id: i64,
+    pub timestamp: DateTime<Utc>,
+    pub username: String,
+    pub email: Option<String>,
+    pub operation: String,
+    pub action_kind: ActionKind,
+    pub resource: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// Query of `GET /api/w/{w}/audit/list`. Every filter is optional; timestamps accept the
+/// forms of [`parse_timestamp`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AuditQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<String>,
+    /// Entries at or before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// Entries strictly after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Exact operation, or a dotted prefix (`users` matches `users.token.create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Comma-separated exact operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<String>,
+    /// Comma-separated operations to leave out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_operations: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// `Create`, `Update`, `Delete` or `Execute`, any case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_kind: Option<String>,
+    /// Superadmins: rows of every workspace, `global` included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_workspaces: Option<String>,
+    /// Keyset pagination: only ids below this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_id: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------
+
+/// Answer of `GET /api/health/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HealthStatus {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    pub database_healthy: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_accept_the_documented_forms() {
+        let midnight = parse_timestamp("2026-01-01").unwrap();
+        assert_eq!(midnight.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        let naive = parse_timestamp("2026-01-01T10:20:30").unwrap();
+        assert_eq!(naive.to_rfc3339(), "2026-01-01T10:20:30+00:00");
+        let zoned = parse_timestamp("2026-01-01T10:20:30+02:00").unwrap();
+        assert_eq!(zoned.to_rfc3339(), "2026-01-01T08:20:30+00:00");
+        assert!(parse_timestamp("yesterday").is_none());
+        assert!(parse_timestamp("2026-13-01").is_none());
+        assert!(parse_timestamp("").is_none());
+    }
+
+    #[test]
+    fn action_kind_parses_any_case() {
+        assert_eq!(ActionKind::parse("create"), Some(ActionKind::Create));
+        assert_eq!(ActionKind::parse("DELETE"), Some(ActionKind::Delete));
+        assert_eq!(ActionKind::parse("Created"), None);
+    }
+
+    #[test]
+    fn timestamps_serialise_with_z() {
+        let t = parse_timestamp("2026-11-27T08:00:00.123456Z").unwrap();
+        let s = serde_json::to_string(&t).unwrap();
+        assert_eq!(s, "\"2026-11-27T08:00:00.123456Z\"");
+    }
+}

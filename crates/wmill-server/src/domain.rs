@@ -1,0 +1,354 @@
+//! Validated identifiers and strings, parsed once at the edge: emails, workspace ids,
+//! usernames, group names, passwords and free text. Each parser returns a `BadRequest`
+//! whose sentence names the field and says what is wrong.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The validated string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// An email address, trimmed and lowercased.
+    Email
+);
+string_newtype!(
+    /// A workspace id: `^[a-z0-9]+(-[a-z0-9]+)*$`, at most 50 characters, not `global`.
+    WorkspaceId
+);
+string_newtype!(
+    /// A username within the instance: letters, digits and `_`.
+    Username
+);
+string_newtype!(
+    /// A group name: `^[A-Za-z0-9_-]+$`, at most 50 characters.
+    GroupName
+);
+
+/// Shortens user input for inclusion in an error sentence.
+pub fn quote(s: &str) -> String {
+    const MAX: usize = 60;
+    let mut out: String = s.chars().take(MAX).collect();
+    if s.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control())
+}
+
+impl Email {
+    /// Trims, lowercases and checks that `s` looks like `local@domain`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let e = s.trim().to_lowercase();
+        let bad = |why: &str| {
+            Err(Error::BadRequest(format!(
+                "invalid email {}: {why}",
+                quote(s)
+            )))
+        };
+        if e.is_empty() {
+            return Err(Error::BadRequest("email must not be empty".into()));
+        }
+        if e.len() > 255 {
+            return bad("it is longer than 255 bytes");
+        }
+        let Some((local, domain)) = e.split_once('@') else {
+            return bad("it must look like name@example.com");
+        };
+        if local.is_empty() || domain.is_empty() || domain.contains('@') {
+            return bad("it must look like name@example.com");
+        }
+        if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return bad("it contains spaces or control characters");
+        }
+        const FORBIDDEN: &[char] = &[
+            '/', '\\', '%', '"', '(', ')', ',', ':', ';', '<', '>', '[', ']', '?', '#',
+        ];
+        if e.contains(FORBIDDEN) {
+            return bad("it contains a character not allowed in an address");
+        }
+        if domain.starts_with(['.', '-']) || domain.ends_with(['.', '-']) || domain.contains("..") {
+            return bad("its domain is not valid");
+        }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return bad("its name part is not valid");
+        }
+        Ok(Email(e))
+    }
+
+    /// The part before `@`.
+    pub fn local_part(&self) -> &str {
+        self.0.split('@').next().unwrap_or("")
+    }
+}
+
+impl WorkspaceId {
+    /// Checks the workspace id pattern.
+    pub fn parse(s: &str) -> Result<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= 50
+            && s.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "invalid workspace id {}: use 1 to 50 lowercase letters and digits, \
+                 with single dashes between them",
+                quote(s)
+            )));
+        }
+        if s == wmill_api::GLOBAL_WORKSPACE {
+            return Err(Error::BadRequest(
+                "'global' is not allowed as a workspace ID".into(),
+            ));
+        }
+        Ok(WorkspaceId(s.to_string()))
+    }
+
+    /// A workspace id taken from a URL path, which the router already matched. It is
+    /// checked like any other so that odd input never reaches the store.
+    pub fn from_path(s: &str) -> Result<Self> {
+        Self::parse(s).map_err(|_| Error::NotFound(format!("workspace {} not found", quote(s))))
+    }
+}
+
+impl Username {
+    /// A username chosen by a person: `^[a-zA-Z][a-zA-Z0-9_]*$`, at most 50 characters.
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut chars = s.chars();
+        let ok = s.len() <= 50
+            && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "invalid username {}: it must start with a letter and contain only letters, \
+                 digits and underscores (at most 50)",
+                quote(s)
+            )));
+        }
+        Ok(Username(s.to_string()))
+    }
+
+    /// A username that names an existing member (path segment or body field). Derived
+    /// usernames may start with a digit or be `user2`, so only the character set is checked.
+    pub fn existing(s: &str) -> Result<Self> {
+        if s.is_empty() || s.len() > 60 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::NotFound(format!("user {} not found", quote(s))));
+        }
+        Ok(Username(s.to_string()))
+    }
+
+    /// The username derived from an email, before uniqueness: the local part with
+    /// everything outside `[A-Za-z0-9_]` removed, `user` when nothing is left.
+    pub fn base_from_email(email: &Email) -> String {
+        let base: String = email
+            .local_part()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(40)
+            .collect();
+        if base.is_empty() { "user".into() } else { base }
+    }
+
+    /// The first of `base`, `base2`, `base3`, … that `taken` does not contain.
+    pub fn pick_free(base: &str, taken: &std::collections::HashSet<String>) -> Username {
+        if !taken.contains(base) {
+            return Username(base.to_string());
+        }
+        (2u64..)
+            .map(|n| format!("{base}{n}"))
+            .find(|c| !taken.contains(c))
+            .map(Username)
+            .expect("an unbounded range always finds a free name")
+    }
+
+    /// Wraps a username read back from the store.
+    pub fn from_store(s: String) -> Self {
+        Username(s)
+    }
+}
+
+impl GroupName {
+    /// Checks the group name pattern.
+    pub fn parse(s: &str) -> Result<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= 50
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "invalid group name {}: use 1 to 50 letters, digits, '_' or '-'",
+                quote(s)
+            )));
+        }
+        Ok(GroupName(s.to_string()))
+    }
+
+    /// A group name from a URL path: anything that cannot be a group is simply not found.
+    pub fn from_path(s: &str) -> Result<Self> {
+        Self::parse(s).map_err(|_| Error::NotFound(format!("group {} not found", quote(s))))
+    }
+
+    /// Whether this is the special group every member belongs to.
+    pub fn is_all(&self) -> bool {
+        self.0 == "all"
+    }
+}
+
+/// Checks an optional free-text field (name, company, summary, label).
+pub fn text_field(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>> {
+    match value {
+        None => Ok(None),
+        Some(v) => {
+            if v.chars().count() > max_chars {
+                return Err(Error::BadRequest(format!(
+                    "{field} is too long: at most {max_chars} characters"
+                )));
+            }
+            if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+                return Err(Error::BadRequest(format!(
+                    "{field} must not contain control characters"
+                )));
+            }
+            Ok(Some(v))
+        }
+    }
+}
+
+/// Checks a workspace's display name.
+pub fn workspace_name(s: &str) -> Result<String> {
+    if s.trim().is_empty() {
+        return Err(Error::BadRequest("workspace name must not be empty".into()));
+    }
+    if s.chars().count() > 100 || has_control(s) {
+        return Err(Error::BadRequest(
+            "workspace name must be at most 100 characters, without control characters".into(),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// A new password: at least `min_chars` characters, at most 1024 bytes, any Unicode.
+/// The error never repeats the password.
+pub fn check_password(password: &str, min_chars: usize) -> Result<()> {
+    if password.chars().count() < min_chars {
+        return Err(Error::BadRequest(format!(
+            "password must be at least {min_chars} characters long"
+        )));
+    }
+    if password.len() > 1024 {
+        return Err(Error::BadRequest(
+            "password must be at most 1024 bytes long".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(
+            Email::parse("jöhn.doe+x@exämple.org").unwrap().local_part(),
+            "jöhn.doe+x"
+        );
+        for bad in [
+            "", "alice", "@x.com", "a@", "a@@b", "a b@c.d", "a/b@c.d", "a%b@c.d", "a@b..c",
+            "a\"b@c",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Email::parse(&format!("{}@x.com", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn workspace_ids_follow_the_pattern() {
+        assert!(WorkspaceId::parse("data-team-2").is_ok());
+        for bad in [
+            "",
+            "Data",
+            "a--b",
+            "-a",
+            "a-",
+            "a_b",
+            "global",
+            &"a".repeat(51),
+        ] {
+            assert!(WorkspaceId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_derive_from_emails() {
+        let e = Email::parse("john.doe-x@acme.io").unwrap();
+        assert_eq!(Username::base_from_email(&e), "johndoex");
+        let e = Email::parse("...+@acme.io");
+        assert!(e.is_err());
+        let e = Email::parse("+-@acme.io").unwrap();
+        assert_eq!(Username::base_from_email(&e), "user");
+        let taken = ["bob".to_string(), "bob2".to_string()]
+            .into_iter()
+            .collect();
+        assert_eq!(Username::pick_free("bob", &taken).as_str(), "bob3");
+        assert_eq!(Username::pick_free("alice", &taken).as_str(), "alice");
+    }
+
+    #[test]
+    fn given_usernames_and_group_names() {
+        assert!(Username::parse("alice_2").is_ok());
+        for bad in ["2alice", "", "al ice", "al-ice", "bob\"e\"i'o;aü"] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(GroupName::parse("data-team_1").is_ok());
+        for bad in ["", "a b", "a/b", "a;b", "a%b", "💥", &"g".repeat(51)] {
+            assert!(GroupName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_checked_without_echo() {
+        assert!(check_password("mypassword123", 8).is_ok());
+        let err = check_password("short", 8).unwrap_err().to_string();
+        assert!(!err.contains("short"));
+        assert!(check_password(&"x".repeat(1025), 8).is_err());
+        assert!(check_password("ñandú€€€", 8).is_ok());
+    }
+}

@@ -1,0 +1,106 @@
+//! The one error type of the service layer, and its translation to HTTP: status code and
+//! Windmill's `text/plain` `<Kind>: <message>` body. Internal causes are logged with an id
+//! and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Everything that can go wrong in a request, as the client is allowed to see it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Bad request: {0}")]
+    BadRequest(String),
+    /// No token was presented at all.
+    #[error("Unauthorized")]
+    NoToken,
+    #[error("Not authorized: {0}")]
+    NotAuthorized(String),
+    /// A workspace admin check failed for this username.
+    #[error("Require Admin privileges for {0}")]
+    RequireAdmin(String),
+    #[error("Permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("Not found: {0}")]
+    NotFound(String),
+    #[error("Conflict: {0}")]
+    Conflict(String),
+    #[error("Payload too large: {0}")]
+    PayloadTooLarge(String),
+    #[error("Unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("Unprocessable entity: {0}")]
+    Unprocessable(String),
+    #[error("Too many requests: {0}")]
+    TooManyRequests(String),
+    #[error("Service unavailable: {0}")]
+    Unavailable(String),
+    /// A fault of ours; the text is logged, not sent.
+    #[error("Internal: {0}")]
+    Internal(String),
+}
+
+/// Result of the service layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The token was not accepted (unknown, expired, revoked, disabled, wrong workspace).
+    pub fn unauthorized() -> Self {
+        Error::NotAuthorized("Unauthorized".into())
+    }
+
+    /// Wraps an internal fault.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Error::Internal(e.to_string())
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NoToken | Error::NotAuthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::RequireAdmin(_) | Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A short random id that ties a 500 answer to its log line.
+fn incident_id() -> String {
+    let mut b = [0u8; 6];
+    if getrandom::fill(&mut b).is_err() {
+        return "unknown".into();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Error::Internal(cause) => {
+                let id = incident_id();
+                tracing::error!(incident = %id, "internal error: {cause}");
+                format!("Internal: something went wrong on the server (incident {id})")
+            }
+            Error::Unavailable(cause) => {
+                let id = incident_id();
+                tracing::error!(incident = %id, "unavailable: {cause}");
+                format!("Service unavailable: the database cannot be reached (incident {id})")
+            }
+            other => other.to_string(),
+        };
+        let mut res = (status, body).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
+    }
+}

@@ -1,0 +1,153 @@
+//! HTTP: one router per resource, collected with their OpenAPI descriptions, so that
+//! `/api/openapi.json` is generated from the handlers themselves and cannot drift.
+
+mod audit;
+mod auth;
+pub mod extract;
+mod groups;
+mod tokens;
+mod users;
+mod workspaces;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wmill_api::HealthStatus;
+
+use crate::error::Error;
+use crate::service::Service;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Service>,
+    openapi: Arc<OnceLock<String>>,
+}
+
+/// A `text/plain; charset=utf-8` answer.
+pub struct Text(pub String);
+
+impl IntoResponse for Text {
+    fn into_response(self) -> Response {
+        let mut r = self.0.into_response();
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wmill",
+        description = "Windmill-compatible identity administration API: users, workspaces, groups, tokens and the audit log. \
+            Mutations answer text/plain sentences; errors answer text/plain `<Kind>: <message>`."
+    ),
+    tags(
+        (name = "auth"), (name = "users"), (name = "tokens"), (name = "workspaces"), (name = "groups"),
+        (name = "audit"), (name = "server")
+    )
+)]
+struct ApiDoc;
+
+/// The server version, as Windmill's client prints it.
+#[utoipa::path(get, path = "/api/version", tag = "server",
+    responses((status = 200, description = "`CE v<version>`", body = String, content_type = "text/plain")))]
+async fn version() -> Text {
+    Text(format!("CE v{}", env!("CARGO_PKG_VERSION")))
+}
+
+/// Whether the server and its database are healthy (503 when the database is down).
+#[utoipa::path(get, path = "/api/health/status", tag = "server",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]
+async fn health(State(s): State<AppState>) -> (StatusCode, axum::Json<HealthStatus>) {
+    let ok = s.svc.healthy().await;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = HealthStatus {
+        status: if ok { "healthy" } else { "unhealthy" }.into(),
+        database_healthy: ok,
+    };
+    (status, axum::Json(body))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "server",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+async fn openapi(State(s): State<AppState>) -> Response {
+    let body = s.openapi.get().cloned().unwrap_or_default();
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> Error {
+    Error::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+/// Logs method, path (never the query: it may hold a token), status and time.
+async fn log_requests(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    res
+}
+
+/// Every route with its OpenAPI description.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(version))
+        .routes(routes!(health))
+        .routes(routes!(openapi))
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(tokens::router())
+        .merge(workspaces::router())
+        .merge(groups::router())
+        .merge(audit::router())
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The application, without a socket (tests drive it with `oneshot`).
+pub fn app(svc: Arc<Service>) -> Router {
+    let (router, doc) = api_router().split_for_parts();
+    let doc_json = doc.to_pretty_json().unwrap_or_default();
+    let state = AppState {
+        svc,
+        openapi: Arc::new(OnceLock::from(doc_json)),
+    };
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_requests))
+        .with_state(state)
+}

@@ -1,0 +1,86 @@
+//! `/api/users/tokens/*`: the caller's API tokens.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wmill_api::{ImpersonateToken, NewToken, TruncatedToken};
+
+use super::extract::{Authed, Json, Path, Query};
+use super::{AppState, Text};
+use crate::error::Result;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_token))
+        .routes(routes!(list_tokens))
+        .routes(routes!(delete_token))
+        .routes(routes!(impersonate))
+}
+
+/// Query of the token list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenPage {
+    /// Leave out tokens labelled `ephemeral-script`.
+    pub exclude_ephemeral: Option<bool>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// Mints a token for the caller; the body is the token, shown this once.
+#[utoipa::path(post, path = "/api/users/tokens/create", tag = "tokens", request_body = NewToken,
+    responses((status = 201, description = "The raw token", body = String, content_type = "text/plain"),
+        (status = 400, description = "Bad expiration or label", body = String, content_type = "text/plain")))]
+async fn create_token(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Json(req): Json<NewToken>,
+) -> Result<(StatusCode, Text)> {
+    Ok((
+        StatusCode::CREATED,
+        Text(s.svc.create_token(&c, req).await?),
+    ))
+}
+
+/// The caller's tokens, newest first (prefixes only).
+#[utoipa::path(get, path = "/api/users/tokens/list", tag = "tokens", params(TokenPage),
+    responses((status = 200, body = Vec<TruncatedToken>)))]
+async fn list_tokens(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Query(q): Query<TokenPage>,
+) -> Result<axum::Json<Vec<TruncatedToken>>> {
+    Ok(axum::Json(
+        s.svc
+            .list_tokens(&c, q.exclude_ephemeral.unwrap_or(false), q.page, q.per_page)
+            .await?,
+    ))
+}
+
+/// Deletes one of the caller's tokens, named by its 10-character prefix or in full.
+#[utoipa::path(delete, path = "/api/users/tokens/delete/{prefix_or_token}", tag = "tokens",
+    params(("prefix_or_token" = String, Path)),
+    responses((status = 200, description = "`deleted <n> tokens [...] with prefix <prefix>`", body = String, content_type = "text/plain"),
+        (status = 404, description = "No such token", body = String, content_type = "text/plain"),
+        (status = 409, description = "Ambiguous prefix", body = String, content_type = "text/plain")))]
+async fn delete_token(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(p): Path<String>,
+) -> Result<Text> {
+    Ok(Text(s.svc.delete_token(&c, &p).await?))
+}
+
+/// Mints a token acting as another account (superadmin).
+#[utoipa::path(post, path = "/api/users/tokens/impersonate", tag = "tokens", request_body = ImpersonateToken,
+    responses((status = 201, description = "The raw token", body = String, content_type = "text/plain")))]
+async fn impersonate(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Json(req): Json<ImpersonateToken>,
+) -> Result<(StatusCode, Text)> {
+    Ok((StatusCode::CREATED, Text(s.svc.impersonate(&c, req).await?)))
+}

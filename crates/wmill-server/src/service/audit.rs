@@ -1,0 +1,152 @@
+//! Reading the audit log: admins see the workspace, members their own rows, superadmins
+//! everything with `all_workspaces`.
+
+use wmill_api::{ActionKind, AuditLog, AuditQuery};
+
+use super::{Member, Service, paginate};
+use crate::clock::to_ts;
+use crate::domain::quote;
+use crate::error::{Error, Result};
+use crate::store::{AuditFilter, AuditRow};
+
+fn wire(r: AuditRow) -> Result<AuditLog> {
+    let action_kind = ActionKind::parse(&r.action_kind).ok_or_else(|| {
+        Error::internal(format!(
+            "audit row {} has action kind {:?}",
+            r.id, r.action_kind
+        ))
+    })?;
+    Ok(AuditLog {
+        workspace_id: r.workspace_id,
+        id: r.id,
+        timestamp: to_ts(r.timestamp),
+        username: r.username,
+        email: r.email,
+        operation: r.operation,
+        action_kind,
+        resource: r.resource,
+        parameters: r.parameters.and_then(|p| serde_json::from_str(&p).ok()),
+    })
+}
+
+fn number(name: &str, v: &Option<String>) -> Result<Option<i64>> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.trim().parse::<i64>().map_err(|_| {
+                Error::BadRequest(format!("{name} must be a whole number, not {}", quote(s)))
+            })
+        })
+        .transpose()
+}
+
+fn time(name: &str, v: &Option<String>) -> Result<Option<i64>> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            wmill_api::parse_timestamp(s)
+                .map(|t| t.timestamp_micros())
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "{name} must be an RFC 3339 timestamp or a date like 2026-01-01, not {}",
+                        quote(s)
+                    ))
+                })
+        })
+        .transpose()
+}
+
+fn flag(name: &str, v: &Option<String>) -> Result<bool> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(Error::BadRequest(format!(
+            "{name} must be true or false, not {}",
+            quote(other)
+        ))),
+    }
+}
+
+fn list(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|s| !s.is_empty())
+}
+
+impl Service {
+    /// Entries visible to the caller that match the query, newest first.
+    pub async fn list_audit(&self, m: &Member, q: AuditQuery) -> Result<Vec<AuditLog>> {
+        let (offset, limit) = paginate(number("page", &q.page)?, number("per_page", &q.per_page)?);
+        let all_workspaces = flag("all_workspaces", &q.all_workspaces)?;
+        if all_workspaces && !m.caller.super_admin {
+            return Err(Error::PermissionDenied(
+                "all_workspaces requires a superadmin".into(),
+            ));
+        }
+        let action_kind = match text(&q.action_kind) {
+            None => None,
+            Some(k) => Some(ActionKind::parse(&k).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "action_kind must be one of Create, Update, Delete, Execute, not {}",
+                    quote(&k)
+                ))
+            })?),
+        };
+        let mut username = text(&q.username);
+        if !m.is_admin {
+            match &username {
+                Some(u) if *u != m.username => return Ok(Vec::new()),
+                _ => username = Some(m.username.clone()),
+            }
+        }
+        let f = AuditFilter {
+            workspace_id: (!all_workspaces).then(|| m.workspace.to_string()),
+            username,
+            before: time("before", &q.before)?,
+            after: time("after", &q.after)?,
+            operation: text(&q.operation),
+            operations: list(&q.operations),
+            exclude_operations: list(&q.exclude_operations),
+            resource: text(&q.resource),
+            action_kind,
+            before_id: number("before_id", &q.before_id)?,
+            offset,
+            limit,
+        };
+        self.store
+            .list_audit(f)
+            .await?
+            .into_iter()
+            .map(wire)
+            .collect()
+    }
+
+    /// One entry, if the caller may see it.
+    pub async fn get_audit(&self, m: &Member, id: &str) -> Result<AuditLog> {
+        let not_found = || Error::NotFound(format!("audit log entry {} not found", quote(id)));
+        let id: i64 = id.trim().parse().map_err(|_| {
+            Error::BadRequest(format!(
+                "audit id must be a whole number, not {}",
+                quote(id)
+            ))
+        })?;
+        let row = self.store.audit_entry(id).await?.ok_or_else(not_found)?;
+        let visible = m.caller.super_admin
+            || (row.workspace_id == m.workspace.as_str()
+                && (m.is_admin || row.username == m.username));
+        if !visible {
+            return Err(not_found());
+        }
+        wire(row)
+    }
+}

@@ -1,0 +1,248 @@
+//! Groups of a workspace: any member creates one and owns it; admins and owners manage it.
+//! `all` holds every member and is managed by the membership itself.
+
+use std::collections::BTreeMap;
+
+use wmill_api::{ActionKind, CreateGroup, Group};
+
+use super::{Member, Service, paginate};
+use crate::domain::{GroupName, Username, quote, text_field};
+use crate::error::{Error, Result};
+use crate::store::{GroupAdd, GroupRemove, GroupRow};
+
+fn wire_group(g: GroupRow) -> Group {
+    let extra_perms: BTreeMap<String, bool> =
+        serde_json::from_str(&g.extra_perms).unwrap_or_default();
+    Group {
+        workspace_id: g.workspace_id,
+        name: g.name,
+        summary: g.summary,
+        members: g.members,
+        extra_perms,
+    }
+}
+
+fn not_found(name: &str) -> Error {
+    Error::NotFound(format!("group {} not found", quote(name)))
+}
+
+impl Service {
+    /// Loads a group the caller may manage: admins, and owners (`u/<username>` set to true).
+    async fn managed_group(&self, m: &Member, name: &str) -> Result<(GroupName, GroupRow)> {
+        let name = GroupName::from_path(name)?;
+        let g = self
+            .store
+            .group(m.workspace.as_str(), name.as_str())
+            .await?
+            .ok_or_else(|| not_found(name.as_str()))?;
+        if !m.is_admin {
+            let perms: BTreeMap<String, bool> =
+                serde_json::from_str(&g.extra_perms).unwrap_or_default();
+            if perms.get(&format!("u/{}", m.username)) != Some(&true) {
+                return Err(Error::PermissionDenied(format!(
+                    "{} is not an owner of group {name}",
+                    m.username
+                )));
+            }
+        }
+        Ok((name, g))
+    }
+
+    /// Groups of the workspace, by name, with members.
+    pub async fn list_groups(
+        &self,
+        m: &Member,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<Group>> {
+        let (offset, limit) = paginate(page, per_page);
+        Ok(self
+            .store
+            .list_groups(m.workspace.as_str(), offset, limit)
+            .await?
+            .into_iter()
+            .map(wire_group)
+            .collect())
+    }
+
+    /// Group names; with `only_member_of`, those of the caller.
+    pub async fn list_group_names(&self, m: &Member, only_member_of: bool) -> Result<Vec<String>> {
+        let member = only_member_of.then_some(m.username.as_str());
+        Ok(self.store.group_names(m.workspace.as_str(), member).await?)
+    }
+
+    /// One group.
+    pub async fn get_group(&self, m: &Member, name: &str) -> Result<Group> {
+        let n = GroupName::from_path(name)?;
+        let g = self
+            .store
+            .group(m.workspace.as_str(), n.as_str())
+            .await?
+            .ok_or_else(|| not_found(name))?;
+        Ok(wire_group(g))
+    }
+
+    /// Creates a group owned by the caller, who becomes its first member.
+    pub async fn create_group(&self, m: &Member, req: CreateGroup) -> Result<String> {
+        let name = GroupName::parse(&req.name)?;
+        let summary = text_field("summary", req.summary, 1000)?;
+        if !m.is_member {
+            return Err(Error::BadRequest(format!(
+                "{} is not a member of workspace {}: join it before creating groups",
+                m.caller.email, m.workspace
+            )));
+        }
+        let conflict = || Error::Conflict(format!("group {name} already exists"));
+        if self
+            .store
+            .group(m.workspace.as_str(), name.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(conflict());
+        }
+        let audit = self.ws_audit(
+            m,
+            "group.create",
+            ActionKind::Create,
+            Some(name.to_string()),
+        );
+        self.store
+            .create_group(
+                m.workspace.as_str(),
+                name.as_str(),
+                summary.as_deref(),
+                &m.username,
+                audit,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Unique => conflict(),
+                other => other.into(),
+            })?;
+        Ok(format!("Created group {name}"))
+    }
+
+    /// Changes a group's summary.
+    pub async fn update_group(
+        &self,
+        m: &Member,
+        name: &str,
+        summary: Option<String>,
+    ) -> Result<String> {
+        let summary = text_field("summary", summary, 1000)?;
+        let (name, _) = self.managed_group(m, name).await?;
+        let audit = self.ws_audit(m, "group.edit", ActionKind::Update, Some(name.to_string()));
+        if !self
+            .store
+            .update_group(
+                m.workspace.as_str(),
+                name.as_str(),
+                summary.as_deref(),
+                audit,
+            )
+            .await?
+        {
+            return Err(not_found(name.as_str()));
+        }
+        Ok(format!("Edited group {name}"))
+    }
+
+    /// Deletes a group (never `all`).
+    pub async fn delete_group(&self, m: &Member, name: &str) -> Result<String> {
+        if name == "all" {
+            return Err(Error::BadRequest(
+                "The group 'all' is a special group that contains all users and cannot be deleted"
+                    .into(),
+            ));
+        }
+        let (name, _) = self.managed_group(m, name).await?;
+        let audit = self.ws_audit(
+            m,
+            "group.delete",
+            ActionKind::Delete,
+            Some(name.to_string()),
+        );
+        if !self
+            .store
+            .delete_group(m.workspace.as_str(), name.as_str(), audit)
+            .await?
+        {
+            return Err(not_found(name.as_str()));
+        }
+        Ok(format!("delete group at name {name}"))
+    }
+
+    fn membership_audit(
+        &self,
+        m: &Member,
+        op: &'static str,
+        group: &GroupName,
+        user: &str,
+    ) -> crate::store::NewAudit {
+        let mut a = self.ws_audit(m, op, ActionKind::Update, Some(group.to_string()));
+        a.parameters = Some(serde_json::json!({ "user": user }));
+        a
+    }
+
+    /// Adds a workspace member to a group; adding an existing member changes nothing.
+    pub async fn add_group_member(&self, m: &Member, name: &str, username: &str) -> Result<String> {
+        let (name, _) = self.managed_group(m, name).await?;
+        if name.is_all() {
+            return Err(Error::BadRequest(
+                "every member is in group all; nobody can be added to it by hand".into(),
+            ));
+        }
+        let not_member = || {
+            Error::NotFound(format!(
+                "user {} is not a member of workspace {}",
+                quote(username),
+                m.workspace
+            ))
+        };
+        let user = Username::existing(username).map_err(|_| not_member())?;
+        let audit = self.membership_audit(m, "group.adduser", &name, user.as_str());
+        match self
+            .store
+            .add_group_member(m.workspace.as_str(), name.as_str(), user.as_str(), audit)
+            .await?
+        {
+            GroupAdd::Added => Ok(format!("Added {user} to group {name}")),
+            GroupAdd::AlreadyMember => Ok(format!("{user} is already a member of group {name}")),
+            GroupAdd::NoGroup => Err(not_found(name.as_str())),
+            GroupAdd::NotInWorkspace => Err(not_member()),
+        }
+    }
+
+    /// Removes someone from a group (never from `all`).
+    pub async fn remove_group_member(
+        &self,
+        m: &Member,
+        name: &str,
+        username: &str,
+    ) -> Result<String> {
+        let (name, _) = self.managed_group(m, name).await?;
+        if name.is_all() {
+            return Err(Error::BadRequest(
+                "Cannot delete users from all: remove them from the workspace instead".into(),
+            ));
+        }
+        let not_member = || {
+            Error::NotFound(format!(
+                "user {} is not a member of group {name}",
+                quote(username)
+            ))
+        };
+        let user = Username::existing(username).map_err(|_| not_member())?;
+        let audit = self.membership_audit(m, "group.removeuser", &name, user.as_str());
+        match self
+            .store
+            .remove_group_member(m.workspace.as_str(), name.as_str(), user.as_str(), audit)
+            .await?
+        {
+            GroupRemove::Removed => Ok(format!("Removed {user} from group {name}")),
+            GroupRemove::NotMember => Err(not_member()),
+            GroupRemove::NoGroup => Err(not_found(name.as_str())),
+        }
+    }
+}

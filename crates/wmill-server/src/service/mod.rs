@@ -1,0 +1,246 @@
+//! The rules: who may do what, validation, usernames, audit entries. Handlers call one
+//! service method; each method checks permissions first, then makes one store call (one
+//! transaction, audit entry included).
+
+mod audit;
+mod auth;
+mod groups;
+mod tokens;
+mod users;
+mod workspaces;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wmill_api::ActionKind;
+
+pub use auth::LoginOutcome;
+
+use crate::clock::{Clock, Micros};
+use crate::config::Settings;
+use crate::domain::WorkspaceId;
+use crate::error::{Error, Result};
+use crate::password::Hasher;
+use crate::store::{NewAudit, Store, StoreError};
+use crate::throttle::Throttle;
+
+/// The application: storage, clock and policy.
+pub struct Service {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Hasher,
+    settings: Settings,
+    throttle: Throttle,
+    /// token digest → last use, written back in batches.
+    last_used: Mutex<HashMap<String, Micros>>,
+}
+
+/// A caller authenticated by a token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub email: String,
+    pub super_admin: bool,
+    pub token_hash: String,
+    pub token_prefix: String,
+    /// The workspace a pinned token is limited to.
+    pub pinned: Option<String>,
+}
+
+/// A caller acting in a workspace: a member, or a superadmin who is not one.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub caller: Caller,
+    pub workspace: WorkspaceId,
+    /// The member's username (a non-member superadmin's email).
+    pub username: String,
+    /// Workspace admin, or superadmin.
+    pub is_admin: bool,
+    pub operator: bool,
+    /// False for a superadmin acting in a workspace they do not belong to.
+    pub is_member: bool,
+    pub created_at: Option<Micros>,
+}
+
+impl Caller {
+    /// Passes for superadmins only.
+    pub fn require_superadmin(&self) -> Result<()> {
+        if self.super_admin {
+            Ok(())
+        } else {
+            Err(Error::NotAuthorized(
+                "This endpoint requires the caller to be a super admin".into(),
+            ))
+        }
+    }
+}
+
+impl Member {
+    /// Passes for workspace admins (and superadmins).
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(Error::RequireAdmin(self.username.clone()))
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unique => {
+                Error::Conflict("it was created at the same moment by another request".into())
+            }
+            StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Other(m) => Error::Internal(m),
+        }
+    }
+}
+
+/// `page` (1-based, 0 treated as 1) and `per_page` (default 1000, clamped to 1..=10000)
+/// as `(offset, limit)`.
+pub fn paginate(page: Option<i64>, per_page: Option<i64>) -> (i64, i64) {
+    let per_page = per_page.unwrap_or(1000).clamp(1, 10_000);
+    let page = page.unwrap_or(1).clamp(1, i64::MAX / 10_001);
+    ((page - 1) * per_page, per_page)
+}
+
+impl Service {
+    /// Builds the service.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Service {
+        Service {
+            hasher: Hasher::new(settings.argon2, settings.hash_concurrency),
+            throttle: Throttle::new(
+                settings.lockout_threshold,
+                settings.lockout,
+                settings.login_per_ip_per_minute,
+            ),
+            store,
+            clock,
+            settings,
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Micros {
+        self.clock.now()
+    }
+
+    /// Whether the database answers.
+    pub async fn healthy(&self) -> bool {
+        self.store.healthy().await
+    }
+
+    /// Writes the batched `last_used_at` times back.
+    pub async fn flush_last_used(&self) -> Result<()> {
+        let batch: Vec<(String, Micros)> = self
+            .last_used
+            .lock()
+            .expect("last_used lock")
+            .drain()
+            .collect();
+        self.store.touch_tokens(batch).await?;
+        Ok(())
+    }
+
+    fn mark_used(&self, hash: &str, now: Micros) {
+        self.last_used
+            .lock()
+            .expect("last_used lock")
+            .insert(hash.to_string(), now);
+    }
+
+    /// An audit entry for an instance-level event by `caller`.
+    fn global_audit(
+        &self,
+        caller: &Caller,
+        op: &'static str,
+        kind: ActionKind,
+        resource: Option<String>,
+    ) -> NewAudit {
+        NewAudit {
+            workspace_id: wmill_api::GLOBAL_WORKSPACE.into(),
+            timestamp: self.now(),
+            username: caller.email.clone(),
+            email: Some(caller.email.clone()),
+            operation: op,
+            action_kind: kind,
+            resource,
+            parameters: None,
+        }
+    }
+
+    /// An audit entry for an event in `m`'s workspace.
+    fn ws_audit(
+        &self,
+        m: &Member,
+        op: &'static str,
+        kind: ActionKind,
+        resource: Option<String>,
+    ) -> NewAudit {
+        NewAudit {
+            workspace_id: m.workspace.to_string(),
+            timestamp: self.now(),
+            username: m.username.clone(),
+            email: Some(m.caller.email.clone()),
+            operation: op,
+            action_kind: kind,
+            resource,
+            parameters: None,
+        }
+    }
+
+    /// Creates the first superadmin and workspace `admins` on an empty database. Returns
+    /// whether it ran.
+    pub async fn bootstrap(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> std::result::Result<bool, String> {
+        let email = crate::domain::Email::parse(email).map_err(|e| format!("admin email: {e}"))?;
+        crate::domain::check_password(password, self.settings.password_min_chars)
+            .map_err(|e| format!("admin password: {e}"))?;
+        let hash = self
+            .hasher
+            .hash(password.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        let b = crate::store::Bootstrap {
+            username_base: crate::domain::Username::base_from_email(&email),
+            admin: crate::store::NewAccount {
+                email: email.to_string(),
+                password_hash: hash,
+                super_admin: true,
+                name: None,
+                company: None,
+                created_at: self.now(),
+            },
+            workspace_id: "admins".into(),
+            workspace_name: "Admins".into(),
+        };
+        self.store.bootstrap(b).await.map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paginate;
+
+    #[test]
+    fn pagination_follows_windmill() {
+        assert_eq!(paginate(None, None), (0, 1000));
+        assert_eq!(paginate(Some(0), Some(10)), (0, 10));
+        assert_eq!(paginate(Some(1), Some(10)), (0, 10));
+        assert_eq!(paginate(Some(3), Some(10)), (20, 10));
+        assert_eq!(paginate(Some(-5), Some(0)), (0, 1));
+        assert_eq!(paginate(Some(2), Some(1_000_000)), (10_000, 10_000));
+        let (offset, _) = paginate(Some(i64::MAX), Some(i64::MAX));
+        assert!(offset > 0);
+    }
+}

@@ -1,0 +1,195 @@
+//! API tokens: create (shown once), list, delete by prefix or whole token, impersonate.
+
+use wmill_api::{ActionKind, ImpersonateToken, NewToken, TruncatedToken};
+
+use super::{Caller, Service, paginate};
+use crate::clock::{Micros, to_ts};
+use crate::domain::{Email, WorkspaceId, quote, text_field};
+use crate::error::{Error, Result};
+use crate::store::{NewTokenRow, TokenDeletion, TokenSelector};
+use crate::token;
+
+impl Service {
+    /// Validates an expiration: in the future, within the instance's cap. An absent one
+    /// means never, or the cap when there is one.
+    fn expiration(&self, raw: Option<&str>) -> Result<Option<Micros>> {
+        let now = self.now();
+        let cap = self
+            .settings
+            .max_token_ttl
+            .map(|d| now + d.as_micros() as Micros);
+        let Some(raw) = raw else { return Ok(cap) };
+        let t = wmill_api::parse_timestamp(raw)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "expiration {} is not a timestamp: use RFC 3339 (2026-01-01T00:00:00Z) or a date (2026-01-01)",
+                    quote(raw)
+                ))
+            })?
+            .timestamp_micros();
+        if t <= now {
+            return Err(Error::BadRequest("expiration is in the past".into()));
+        }
+        if let (Some(cap), Some(ttl)) = (cap, self.settings.max_token_ttl)
+            && t > cap
+        {
+            return Err(Error::BadRequest(format!(
+                "expiration is beyond this instance's longest token lifetime of {} seconds",
+                ttl.as_secs()
+            )));
+        }
+        Ok(Some(t))
+    }
+
+    async fn mint_for(
+        &self,
+        email: String,
+        label: Option<String>,
+        expiration: Option<Micros>,
+        workspace_id: Option<String>,
+        audit: crate::store::NewAudit,
+    ) -> Result<String> {
+        let minted = token::mint();
+        let mut audit = audit;
+        audit.resource = Some(token::truncated(&minted.prefix));
+        let row = NewTokenRow {
+            hash: minted.hash,
+            prefix: minted.prefix,
+            email,
+            label,
+            expiration,
+            workspace_id,
+            created_at: self.now(),
+        };
+        self.store.create_token(row, audit).await?;
+        Ok(minted.raw)
+    }
+
+    /// Mints a token for the caller.
+    pub async fn create_token(&self, c: &Caller, req: NewToken) -> Result<String> {
+        let label = text_field("label", req.label, 1000)?;
+        let expiration = self.expiration(req.expiration.as_deref())?;
+        let workspace_id = match req.workspace_id {
+            None => None,
+            Some(w) => {
+                let ws = WorkspaceId::parse(&w)?;
+                if self.store.workspace(ws.as_str()).await?.is_none() {
+                    return Err(Error::NotFound(format!("workspace {ws} not found")));
+                }
+                if !c.super_admin
+                    && self
+                        .store
+                        .member(ws.as_str(), &c.email)
+                        .await?
+                        .is_none_or(|m| m.disabled)
+                {
+                    return Err(Error::PermissionDenied(format!(
+                        "{} is not a member of workspace {ws}",
+                        c.email
+                    )));
+                }
+                Some(ws.to_string())
+            }
+        };
+        let audit = self.global_audit(c, "users.token.create", ActionKind::Create, None);
+        self.mint_for(c.email.clone(), label, expiration, workspace_id, audit)
+            .await
+    }
+
+    /// Mints a token acting as another account (superadmin only).
+    pub async fn impersonate(&self, c: &Caller, req: ImpersonateToken) -> Result<String> {
+        c.require_superadmin()?;
+        let target = Email::parse(&req.impersonate_email)?;
+        let label = text_field("label", req.label, 1000)?;
+        let expiration = self.expiration(req.expiration.as_deref())?;
+        if self.store.account(target.as_str()).await?.is_none() {
+            return Err(Error::NotFound(format!(
+                "user with email {target} not found"
+            )));
+        }
+        let mut audit = self.global_audit(c, "users.impersonate", ActionKind::Create, None);
+        audit.parameters = Some(serde_json::json!({ "impersonated": target.as_str() }));
+        self.mint_for(target.to_string(), label, expiration, None, audit)
+            .await
+    }
+
+    /// The caller's tokens, newest first.
+    pub async fn list_tokens(
+        &self,
+        c: &Caller,
+        exclude_ephemeral: bool,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<TruncatedToken>> {
+        let (offset, limit) = paginate(page, per_page);
+        let rows = self
+            .store
+            .list_tokens(&c.email, exclude_ephemeral, offset, limit)
+            .await?;
+        let pending = self.last_used.lock().expect("last_used lock").clone();
+        Ok(rows
+            .into_iter()
+            .map(|r| TruncatedToken {
+                label: r.label,
+                expiration: r.expiration.map(to_ts),
+                created_at: to_ts(r.created_at),
+                last_used_at: to_ts(r.last_used_at),
+                scopes: None,
+                workspace_id: r.workspace_id,
+                token_prefix: r.prefix,
+            })
+            .map(|mut t| {
+                // The own token's pending use is not yet flushed; show it anyway.
+                if t.token_prefix == c.token_prefix
+                    && let Some(at) = pending.get(&c.token_hash)
+                {
+                    t.last_used_at = t.last_used_at.max(to_ts(*at));
+                }
+                t
+            })
+            .collect())
+    }
+
+    /// Deletes one of the caller's tokens, named by its 10-character prefix or in full.
+    pub async fn delete_token(&self, c: &Caller, prefix_or_token: &str) -> Result<String> {
+        let s = prefix_or_token;
+        let (which, prefix) = if token::well_formed(s) {
+            (
+                TokenSelector::Hash(token::digest(s)),
+                token::prefix_of(s).to_string(),
+            )
+        } else if s.len() == wmill_api::TOKEN_PREFIX_LEN
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            (TokenSelector::Prefix(s.to_string()), s.to_string())
+        } else {
+            return Err(Error::BadRequest(format!(
+                "{} is neither a token nor a token prefix: pass the 10-character prefix shown by \
+                 'token list', or the whole token",
+                quote(s)
+            )));
+        };
+        let audit = self.global_audit(
+            c,
+            "users.token.delete",
+            ActionKind::Delete,
+            Some(token::truncated(&prefix)),
+        );
+        match self.store.delete_tokens(&c.email, which, audit).await? {
+            TokenDeletion::Deleted(prefixes) => {
+                let list: Vec<String> = prefixes.iter().map(|p| token::truncated(p)).collect();
+                Ok(format!(
+                    "deleted {} tokens {list:?} with prefix {prefix}",
+                    list.len()
+                ))
+            }
+            TokenDeletion::NotFound => Err(Error::NotFound(format!(
+                "you have no token with prefix {prefix}"
+            ))),
+            TokenDeletion::Ambiguous(n) => Err(Error::Conflict(format!(
+                "prefix {prefix} matches {n} of your tokens ({}); nothing was deleted: pass the whole token",
+                vec![token::truncated(&prefix); n].join(", ")
+            ))),
+        }
+    }
+}

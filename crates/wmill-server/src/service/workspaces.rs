@@ -1,0 +1,301 @@
+//! Workspaces and their members: create, list, add/update/remove members.
+
+use wmill_api::{
+    ActionKind, AddUser, CreateWorkspace, EditWorkspaceUser, User, UserWorkspace,
+    UserWorkspaceList, Workspace,
+};
+
+use super::{Caller, Member, Service, paginate};
+use crate::clock::to_ts;
+use crate::domain::{Email, Username, WorkspaceId, quote, workspace_name};
+use crate::error::{Error, Result};
+use crate::store::{AddMember, MemberChanges, MemberRow, NewMember, UsernameChoice, WorkspaceRow};
+
+fn wire_workspace(w: WorkspaceRow) -> Workspace {
+    Workspace {
+        id: w.id,
+        name: w.name,
+        owner: w.owner,
+        deleted: false,
+        premium: false,
+    }
+}
+
+fn wire_user(m: MemberRow) -> User {
+    let role = if m.is_admin {
+        "admin"
+    } else if m.operator {
+        "operator"
+    } else {
+        "developer"
+    };
+    User {
+        workspace_id: m.workspace_id,
+        email: m.email,
+        username: m.username,
+        is_admin: m.is_admin,
+        operator: m.operator,
+        disabled: m.disabled,
+        created_at: to_ts(m.created_at),
+        role: Some(role.into()),
+    }
+}
+
+/// Translates a refused membership into the error the client sees.
+fn add_member_error(outcome: AddMember, email: &Email, ws: &str) -> Error {
+    match outcome {
+        AddMember::AlreadyMember => Error::Conflict(format!(
+            "user with email {email} already exists in workspace {ws}"
+        )),
+        AddMember::UsernameTaken(u) => {
+            Error::Conflict(format!("username {u} is already taken by another user"))
+        }
+        AddMember::HasUsername(u) => Error::Conflict(format!(
+            "{email} already has the username {u}; a user has the same username in every workspace"
+        )),
+        AddMember::NoWorkspace => Error::NotFound(format!("workspace {ws} not found")),
+        AddMember::Added(_) => Error::internal("a successful membership was treated as a failure"),
+    }
+}
+
+fn username_choice(given: Option<String>, email: &Email) -> Result<UsernameChoice> {
+    Ok(match given.filter(|u| !u.is_empty()) {
+        Some(u) => UsernameChoice::Given(Username::parse(&u)?.to_string()),
+        None => UsernameChoice::Derive(Username::base_from_email(email)),
+    })
+}
+
+impl Service {
+    /// Creates a workspace with the caller as its admin (superadmin only).
+    pub async fn create_workspace(&self, c: &Caller, req: CreateWorkspace) -> Result<String> {
+        c.require_superadmin()?;
+        let id = WorkspaceId::parse(&req.id)?;
+        let name = workspace_name(&req.name)?;
+        let email = Email::parse(&c.email)?;
+        if self.store.workspace(id.as_str()).await?.is_some() {
+            return Err(Error::Conflict(format!("workspace {id} already exists")));
+        }
+        let creator = NewMember {
+            username: username_choice(req.username, &email)?,
+            email: email.to_string(),
+            is_admin: true,
+            operator: false,
+            created_at: self.now(),
+        };
+        let mut audit = self.global_audit(
+            c,
+            "workspaces.create",
+            ActionKind::Create,
+            Some(id.to_string()),
+        );
+        audit.workspace_id = id.to_string();
+        let ws = WorkspaceRow {
+            id: id.to_string(),
+            name,
+            owner: email.to_string(),
+        };
+        let outcome = self
+            .store
+            .create_workspace(ws, creator, audit)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Unique => {
+                    Error::Conflict(format!("workspace {id} already exists"))
+                }
+                other => other.into(),
+            })?;
+        match outcome {
+            AddMember::Added(_) => Ok(format!("Created workspace {id}")),
+            other => Err(add_member_error(other, &email, id.as_str())),
+        }
+    }
+
+    /// The workspaces the caller belongs to.
+    pub async fn list_workspaces(&self, c: &Caller) -> Result<Vec<Workspace>> {
+        Ok(self
+            .store
+            .list_workspaces(Some(&c.email), 0, 10_000)
+            .await?
+            .into_iter()
+            .map(wire_workspace)
+            .collect())
+    }
+
+    /// Every workspace (superadmin only).
+    pub async fn list_all_workspaces(
+        &self,
+        c: &Caller,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<Workspace>> {
+        c.require_superadmin()?;
+        let (offset, limit) = paginate(page, per_page);
+        Ok(self
+            .store
+            .list_workspaces(None, offset, limit)
+            .await?
+            .into_iter()
+            .map(wire_workspace)
+            .collect())
+    }
+
+    /// Whether a workspace exists.
+    pub async fn workspace_exists(&self, _c: &Caller, id: &str) -> Result<bool> {
+        let Ok(id) = WorkspaceId::parse(id) else {
+            return Ok(false);
+        };
+        Ok(self.store.workspace(id.as_str()).await?.is_some())
+    }
+
+    /// The caller's memberships.
+    pub async fn user_workspaces(&self, c: &Caller) -> Result<UserWorkspaceList> {
+        let rows = self.store.user_workspaces(&c.email).await?;
+        Ok(UserWorkspaceList {
+            email: c.email.clone(),
+            workspaces: rows
+                .into_iter()
+                .map(|r| UserWorkspace {
+                    id: r.id,
+                    name: r.name,
+                    username: r.username,
+                    disabled: r.disabled,
+                })
+                .collect(),
+        })
+    }
+
+    /// Adds a member (workspace admin only). The account need not exist yet.
+    pub async fn add_user(&self, m: &Member, req: AddUser) -> Result<String> {
+        m.require_admin()?;
+        let email = Email::parse(&req.email)?;
+        let member = NewMember {
+            username: username_choice(req.username, &email)?,
+            email: email.to_string(),
+            is_admin: req.is_admin,
+            operator: req.operator,
+            created_at: self.now(),
+        };
+        let audit = self.ws_audit(
+            m,
+            "users.add_to_workspace",
+            ActionKind::Create,
+            Some(email.to_string()),
+        );
+        let outcome = self
+            .store
+            .add_member(m.workspace.as_str(), member, audit)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Unique => Error::Conflict(format!(
+                    "user with email {email} already exists in workspace {}",
+                    m.workspace
+                )),
+                other => other.into(),
+            })?;
+        match outcome {
+            AddMember::Added(_) => Ok(format!("user with email {email} added")),
+            other => Err(add_member_error(other, &email, m.workspace.as_str())),
+        }
+    }
+
+    /// The workspace's members, by username.
+    pub async fn list_members(&self, m: &Member) -> Result<Vec<User>> {
+        Ok(self
+            .store
+            .list_members(m.workspace.as_str())
+            .await?
+            .into_iter()
+            .map(wire_user)
+            .collect())
+    }
+
+    /// The workspace's usernames.
+    pub async fn list_usernames(&self, m: &Member) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .list_members(m.workspace.as_str())
+            .await?
+            .into_iter()
+            .map(|r| r.username)
+            .collect())
+    }
+
+    async fn existing_member(&self, m: &Member, username: &str) -> Result<MemberRow> {
+        let not_found = || {
+            Error::NotFound(format!(
+                "user {} not found in workspace {}",
+                quote(username),
+                m.workspace
+            ))
+        };
+        let u = Username::existing(username).map_err(|_| not_found())?;
+        self.store
+            .member_by_username(m.workspace.as_str(), u.as_str())
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// One member (workspace admin only).
+    pub async fn get_member(&self, m: &Member, username: &str) -> Result<User> {
+        m.require_admin()?;
+        Ok(wire_user(self.existing_member(m, username).await?))
+    }
+
+    /// Changes a member's role or disables them (workspace admin only).
+    pub async fn update_member(
+        &self,
+        m: &Member,
+        username: &str,
+        req: EditWorkspaceUser,
+    ) -> Result<String> {
+        m.require_admin()?;
+        let target = self.existing_member(m, username).await?;
+        let changes = MemberChanges {
+            is_admin: req.is_admin,
+            operator: req.operator,
+            disabled: req.disabled,
+        };
+        let audit = self.ws_audit(
+            m,
+            "users.update",
+            ActionKind::Update,
+            Some(target.username.clone()),
+        );
+        match self
+            .store
+            .update_member(m.workspace.as_str(), &target.username, changes, audit)
+            .await?
+        {
+            Some(email) => Ok(format!("user {email} updated")),
+            None => Err(Error::NotFound(format!(
+                "user {} not found in workspace {}",
+                quote(username),
+                m.workspace
+            ))),
+        }
+    }
+
+    /// Removes a member, their groups here and their tokens pinned here (workspace admin only).
+    pub async fn remove_member(&self, m: &Member, username: &str) -> Result<String> {
+        m.require_admin()?;
+        let target = self.existing_member(m, username).await?;
+        let audit = self.ws_audit(
+            m,
+            "users.delete",
+            ActionKind::Delete,
+            Some(target.username.clone()),
+        );
+        if !self
+            .store
+            .remove_member(m.workspace.as_str(), &target.username, audit)
+            .await?
+        {
+            return Err(Error::NotFound(format!(
+                "user {} not found in workspace {}",
+                quote(username),
+                m.workspace
+            )));
+        }
+        Ok(format!("username {} deleted", target.username))
+    }
+}

@@ -1,0 +1,1276 @@
+//! The SQL implementation of [`Store`], for SQLite (embedded, WAL mode) and PostgreSQL.
+//!
+//! The SQL is written once: it sticks to what both databases accept (`$n` parameters,
+//! `ON CONFLICT`, `RETURNING`, integer timestamps, JSON as text), and the macros below run
+//! each body against whichever pool is configured, so both backends are typed and checked
+//! by the compiler without `sqlx::Any`. What differs (schema DDL, migration locking, pool
+//! layout) is kept apart in [`SqlStore::connect`] and the migration files.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one connection
+//! (requests queue in-process instead of failing with `SQLITE_BUSY`), while reads use a
+//! pool of their own.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::*;
+use crate::domain::Username;
+
+/// Migrations, in order: (version, SQLite DDL, PostgreSQL DDL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("../../migrations/sqlite_0001_init.sql"),
+    include_str!("../../migrations/postgres_0001_init.sql"),
+)];
+
+/// Connection settings for [`SqlStore::connect`].
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// `postgres://…`, or a SQLite file path / `sqlite://` URL.
+    pub url: String,
+    /// Largest number of connections to the database (read pool for SQLite).
+    pub max_connections: u32,
+    /// How long a statement may run (PostgreSQL) or wait for the write lock (SQLite).
+    pub statement_timeout: Duration,
+    /// How long to wait for a free connection before a request fails.
+    pub acquire_timeout: Duration,
+}
+
+enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// The SQL store.
+pub struct SqlStore {
+    db: Db,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Unique,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to a pool for reading.
+macro_rules! read {
+    ($self:ident, |$c:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite { read, .. } => {
+                let $c = read;
+                $body
+            }
+            Db::Postgres(pool) => {
+                let $c = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction bound to `$tx`, committing when it completes. An
+/// early return or `?` drops the transaction, which rolls it back.
+macro_rules! write_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite { write, .. } => {
+                let mut $tx = write.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
+            }
+            Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
+            }
+        }
+    };
+}
+
+/// Inserts an audit entry inside the transaction `$tx`.
+macro_rules! insert_audit {
+    ($tx:ident, $a:expr) => {{
+        let a: &NewAudit = &$a;
+        sqlx::query(
+            "INSERT INTO audit (workspace_id, timestamp, username, email, operation, action_kind, \
+             resource, parameters) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&a.workspace_id)
+        .bind(a.timestamp)
+        .bind(&a.username)
+        .bind(&a.email)
+        .bind(a.operation)
+        .bind(a.action_kind.as_str())
+        .bind(&a.resource)
+        .bind(a.parameters.as_ref().map(|p| p.to_string()))
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Inserts a token row inside `$tx`.
+macro_rules! insert_token {
+    ($tx:ident, $t:expr) => {{
+        let t: &NewTokenRow = &$t;
+        sqlx::query(
+            "INSERT INTO token (hash, prefix, email, label, expiration, workspace_id, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&t.hash)
+        .bind(&t.prefix)
+        .bind(&t.email)
+        .bind(&t.label)
+        .bind(t.expiration)
+        .bind(&t.workspace_id)
+        .bind(t.created_at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Finds or assigns the instance-wide username of `$email` inside `$tx`. Evaluates to
+/// `Ok(username)` or `Err(AddMember)` explaining why it cannot.
+macro_rules! assign_username {
+    ($tx:ident, $email:expr, $choice:expr) => {{
+        let email: &str = $email;
+        let existing: Option<String> = sqlx::query_scalar("SELECT username FROM username WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let chosen: Result<String, AddMember> = match (existing, $choice) {
+            (Some(u), UsernameChoice::Given(g)) if u != g => Err(AddMember::HasUsername(u)),
+            (Some(u), _) => Ok(u),
+            (None, UsernameChoice::Given(g)) => {
+                let owner: Option<String> = sqlx::query_scalar("SELECT email FROM username WHERE username = $1")
+                    .bind(&g)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                match owner {
+                    Some(_) => Err(AddMember::UsernameTaken(g)),
+                    None => Ok(g),
+                }
+            }
+            (None, UsernameChoice::Derive(base)) => {
+                let pattern = format!("{}%", base.replace('_', "\\_"));
+                let taken: Vec<String> =
+                    sqlx::query_scalar("SELECT username FROM username WHERE username LIKE $1 ESCAPE '\\'")
+                        .bind(&pattern)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                let taken: HashSet<String> = taken.into_iter().collect();
+                Ok(Username::pick_free(&base, &taken).as_str().to_string())
+            }
+        };
+        if let Ok(u) = &chosen {
+            sqlx::query("INSERT INTO username (email, username) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING")
+                .bind(email)
+                .bind(u)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        chosen
+    }};
+}
+
+/// Inserts a membership (and `all` group membership) for an assigned username.
+macro_rules! insert_member {
+    ($tx:ident, $ws:expr, $username:expr, $m:expr) => {{
+        let m: &NewMember = &$m;
+        sqlx::query(
+            "INSERT INTO member (workspace_id, username, email, is_admin, operator, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, $6)",
+        )
+        .bind($ws)
+        .bind($username)
+        .bind(&m.email)
+        .bind(m.is_admin)
+        .bind(m.operator)
+        .bind(m.created_at)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("INSERT INTO group_member (workspace_id, group_name, username) VALUES ($1, 'all', $2)")
+            .bind($ws)
+            .bind($username)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+/// Serialises the superadmin-changing transactions (a row lock on PostgreSQL; SQLite has
+/// a single writer anyway), so two of them cannot both remove "the other" superadmin.
+macro_rules! lock_superadmins {
+    ($tx:ident) => {
+        sqlx::query("UPDATE meta SET value = value WHERE key = 'superadmin_lock'")
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
+/// Whether removing `$email`'s superadmin powers would leave none enabled.
+macro_rules! is_last_superadmin {
+    ($tx:ident, $email:expr) => {{
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM account WHERE super_admin = TRUE AND disabled = FALSE AND email <> $1",
+        )
+        .bind($email)
+        .fetch_one(&mut *$tx)
+        .await?;
+        others == 0
+    }};
+}
+
+enum Bind {
+    S(String),
+    I(i64),
+}
+
+/// Builds the audit list query: `(sql, binds)`.
+fn audit_query(f: &AuditFilter) -> (String, Vec<Bind>) {
+    let mut sql = String::from(
+        "SELECT id, workspace_id, timestamp, username, email, operation, action_kind, resource, \
+         parameters FROM audit WHERE 1 = 1",
+    );
+    let mut binds = Vec::new();
+    let mut push = |sql: &mut String, clause: &str, b: Bind| {
+        binds.push(b);
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(ws) = &f.workspace_id {
+        push(&mut sql, " AND workspace_id = ?", Bind::S(ws.clone()));
+    }
+    if let Some(u) = &f.username {
+        push(&mut sql, " AND username = ?", Bind::S(u.clone()));
+    }
+    if let Some(t) = f.before {
+        push(&mut sql, " AND timestamp <= ?", Bind::I(t));
+    }
+    if let Some(t) = f.after {
+        push(&mut sql, " AND timestamp > ?", Bind::I(t));
+    }
+    if let Some(op) = &f.operation {
+        // Exact, or a dotted prefix: `users` matches `users.x` — the range ["users.", "users/")
+        // is index-friendly on both databases ('/' follows '.').
+        push(&mut sql, " AND (operation = ?", Bind::S(op.clone()));
+        push(&mut sql, " OR (operation >= ?", Bind::S(format!("{op}.")));
+        push(&mut sql, " AND operation < ?))", Bind::S(format!("{op}/")));
+    }
+    if !f.operations.is_empty() {
+        sql.push_str(" AND operation IN (");
+        for (i, op) in f.operations.iter().enumerate() {
+            push(
+                &mut sql,
+                if i == 0 { "?" } else { ", ?" },
+                Bind::S(op.clone()),
+            );
+        }
+        sql.push(')');
+    }
+    for op in &f.exclude_operations {
+        push(&mut sql, " AND operation <> ?", Bind::S(op.clone()));
+    }
+    if let Some(r) = &f.resource {
+        push(&mut sql, " AND resource = ?", Bind::S(r.clone()));
+    }
+    if let Some(k) = f.action_kind {
+        push(
+            &mut sql,
+            " AND action_kind = ?",
+            Bind::S(k.as_str().to_string()),
+        );
+    }
+    if let Some(id) = f.before_id {
+        push(&mut sql, " AND id < ?", Bind::I(id));
+    }
+    push(&mut sql, " ORDER BY id DESC LIMIT ?", Bind::I(f.limit));
+    push(&mut sql, " OFFSET ?", Bind::I(f.offset));
+    (sql, binds)
+}
+
+const ACCOUNT_COLUMNS: &str = "a.email, a.password_hash, a.super_admin, a.name, a.company, a.disabled, \
+     a.first_time_user, u.username, a.created_at FROM account a LEFT JOIN username u ON u.email = a.email";
+
+const MEMBER_COLUMNS: &str =
+    "workspace_id, username, email, is_admin, operator, disabled, created_at FROM member";
+
+impl SqlStore {
+    /// Connects to the database named by `opts.url` and applies pending migrations.
+    /// A relative SQLite path is taken relative to `data_dir`.
+    pub async fn connect(opts: &DbOptions, data_dir: &Path) -> Result<SqlStore, String> {
+        let url = opts.url.as_str();
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut pg = PgConnectOptions::from_str(url)
+                .map_err(|e| format!("invalid database URL: {e}"))?;
+            let timeout_ms = opts.statement_timeout.as_millis().to_string();
+            pg = pg.options([("statement_timeout", timeout_ms.as_str())]);
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(pg)
+                .await
+                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+            SqlStore {
+                db: Db::Postgres(pool),
+            }
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            let path = data_dir.join(path);
+            let base = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(opts.statement_timeout)
+                .foreign_keys(true);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(base.clone())
+                .await
+                .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(base.read_only(true))
+                .await
+                .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
+            SqlStore {
+                db: Db::Sqlite { read, write },
+            }
+        };
+        store
+            .migrate()
+            .await
+            .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite { write, .. } => {
+                let mut tx = write.begin().await?;
+                sqlx::raw_sql(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                for (version, ddl, _) in MIGRATIONS {
+                    let done: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM schema_migrations WHERE version = $1",
+                    )
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if done.is_none() {
+                        sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                            .bind(version)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                sqlx::query("INSERT INTO meta (key, value) VALUES ('superadmin_lock', '') ON CONFLICT (key) DO NOTHING")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // Several instances may start at once: one migrates, the others wait.
+                sqlx::query("SELECT pg_advisory_xact_lock(7012026)")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::raw_sql(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                for (version, _, ddl) in MIGRATIONS {
+                    let done: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM schema_migrations WHERE version = $1",
+                    )
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if done.is_none() {
+                        sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                            .bind(version)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                sqlx::query("INSERT INTO meta (key, value) VALUES ('superadmin_lock', '') ON CONFLICT (key) DO NOTHING")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn healthy(&self) -> bool {
+        read!(self, |c| sqlx::query("SELECT 1").execute(c).await.is_ok())
+    }
+
+    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            let claimed = sqlx::query("INSERT INTO meta (key, value) VALUES ('bootstrapped', $1) ON CONFLICT (key) DO NOTHING")
+                .bind(b.admin.created_at.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if claimed == 0 {
+                return Ok(false);
+            }
+            let a = &b.admin;
+            sqlx::query(
+                "INSERT INTO account (email, password_hash, super_admin, name, company, disabled, first_time_user, created_at) \
+                 VALUES ($1, $2, TRUE, $3, $4, FALSE, TRUE, $5)",
+            )
+            .bind(&a.email)
+            .bind(&a.password_hash)
+            .bind(&a.name)
+            .bind(&a.company)
+            .bind(a.created_at)
+            .execute(&mut *tx)
+            .await?;
+            let system = |op: &'static str, kind, resource: &str, ws: &str| NewAudit {
+                workspace_id: ws.to_string(),
+                timestamp: a.created_at,
+                username: "system".into(),
+                email: None,
+                operation: op,
+                action_kind: kind,
+                resource: Some(resource.to_string()),
+                parameters: None,
+            };
+            insert_audit!(
+                tx,
+                system(
+                    "users.add_global",
+                    ActionKind::Create,
+                    &a.email,
+                    wmill_api::GLOBAL_WORKSPACE
+                )
+            );
+            let creator = NewMember {
+                email: a.email.clone(),
+                username: UsernameChoice::Derive(b.username_base.clone()),
+                is_admin: true,
+                operator: false,
+                created_at: a.created_at,
+            };
+            let ws = WorkspaceRow {
+                id: b.workspace_id.clone(),
+                name: b.workspace_name.clone(),
+                owner: a.email.clone(),
+            };
+            sqlx::query("INSERT INTO workspace (id, name, owner) VALUES ($1, $2, $3)")
+                .bind(&ws.id)
+                .bind(&ws.name)
+                .bind(&ws.owner)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO grp (workspace_id, name, summary, extra_perms) VALUES ($1, 'all', $2, '{}')")
+                .bind(&ws.id)
+                .bind("The group that always contains all users of this workspace")
+                .execute(&mut *tx)
+                .await?;
+            let username = match assign_username!(tx, &creator.email, creator.username.clone()) {
+                Ok(u) => u,
+                Err(e) => return Err(StoreError::Other(format!("bootstrap username: {e:?}"))),
+            };
+            insert_member!(tx, &ws.id, &username, creator);
+            insert_audit!(
+                tx,
+                system("workspaces.create", ActionKind::Create, &ws.id, &ws.id)
+            );
+            true
+        })
+    }
+
+    async fn token_auth(&self, hash: &str) -> StoreResult<Option<TokenAuthRow>> {
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, TokenAuthRow>(
+            "SELECT t.email, t.prefix, t.label, t.expiration, t.workspace_id, a.super_admin, a.disabled \
+             FROM token t JOIN account a ON a.email = t.email WHERE t.hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(c)
+        .await?)
+        })
+    }
+
+    async fn touch_tokens(&self, used: Vec<(String, Micros)>) -> StoreResult<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        write_tx!(self, |tx| {
+            for (hash, at) in &used {
+                sqlx::query(
+                    "UPDATE token SET last_used_at = $1 WHERE hash = $2 AND last_used_at < $1",
+                )
+                .bind(at)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            }
+        })
+    }
+
+    async fn account(&self, email: &str) -> StoreResult<Option<AccountRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, AccountRow>(
+            AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} WHERE a.email = $1"))
+        )
+        .bind(email)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn list_accounts(&self, offset: i64, limit: i64) -> StoreResult<Vec<AccountRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, AccountRow>(
+            AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} ORDER BY a.super_admin DESC, a.email LIMIT $1 OFFSET $2"
+            ))
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await?))
+    }
+
+    async fn create_account(&self, a: NewAccount, audit: NewAudit) -> StoreResult<()> {
+        write_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO account (email, password_hash, super_admin, name, company, disabled, first_time_user, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, FALSE, TRUE, $6)",
+            )
+            .bind(&a.email)
+            .bind(&a.password_hash)
+            .bind(a.super_admin)
+            .bind(&a.name)
+            .bind(&a.company)
+            .bind(a.created_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(tx, audit);
+        })
+    }
+
+    async fn update_account(
+        &self,
+        email: &str,
+        c: AccountChanges,
+        audit: NewAudit,
+    ) -> StoreResult<AccountOutcome> {
+        write_tx!(self, |tx| {
+            lock_superadmins!(tx);
+            let cur: Option<(bool, bool)> =
+                sqlx::query_as("SELECT super_admin, disabled FROM account WHERE email = $1")
+                    .bind(email)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((is_super, is_disabled)) = cur else {
+                return Ok(AccountOutcome::NotFound);
+            };
+            let loses_power = is_super
+                && !is_disabled
+                && (c.super_admin == Some(false) || c.disabled == Some(true));
+            if loses_power && is_last_superadmin!(tx, email) {
+                return Ok(AccountOutcome::LastSuperadmin);
+            }
+            sqlx::query(
+                "UPDATE account SET super_admin = COALESCE($2, super_admin), name = COALESCE($3, name), \
+                 company = COALESCE($4, company), disabled = COALESCE($5, disabled) WHERE email = $1",
+            )
+            .bind(email)
+            .bind(c.super_admin)
+            .bind(&c.name)
+            .bind(&c.company)
+            .bind(c.disabled)
+            .execute(&mut *tx)
+            .await?;
+            if c.disabled == Some(true) {
+                sqlx::query("DELETE FROM token WHERE email = $1")
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_audit!(tx, audit);
+            AccountOutcome::Done
+        })
+    }
+
+    async fn delete_account(&self, email: &str, audit: NewAudit) -> StoreResult<AccountOutcome> {
+        write_tx!(self, |tx| {
+            lock_superadmins!(tx);
+            let cur: Option<(bool, bool)> =
+                sqlx::query_as("SELECT super_admin, disabled FROM account WHERE email = $1")
+                    .bind(email)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((is_super, is_disabled)) = cur else {
+                return Ok(AccountOutcome::NotFound);
+            };
+            if is_super && !is_disabled && is_last_superadmin!(tx, email) {
+                return Ok(AccountOutcome::LastSuperadmin);
+            }
+            sqlx::query("DELETE FROM token WHERE email = $1")
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "DELETE FROM group_member WHERE EXISTS (SELECT 1 FROM member m WHERE m.email = $1 \
+                 AND m.workspace_id = group_member.workspace_id AND m.username = group_member.username)",
+            )
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM member WHERE email = $1")
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM username WHERE email = $1")
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM account WHERE email = $1")
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(tx, audit);
+            AccountOutcome::Done
+        })
+    }
+
+    async fn set_password(
+        &self,
+        email: &str,
+        hash: &str,
+        audit: Option<NewAudit>,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            let n = sqlx::query("UPDATE account SET password_hash = $2 WHERE email = $1")
+                .bind(email)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            if let Some(a) = audit {
+                insert_audit!(tx, a);
+            }
+            true
+        })
+    }
+
+    async fn login(
+        &self,
+        t: NewTokenRow,
+        rehash: Option<String>,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx| {
+            if let Some(h) = &rehash {
+                sqlx::query("UPDATE account SET password_hash = $2 WHERE email = $1")
+                    .bind(&t.email)
+                    .bind(h)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("UPDATE account SET first_time_user = FALSE WHERE email = $1 AND first_time_user = TRUE")
+                .bind(&t.email)
+                .execute(&mut *tx)
+                .await?;
+            insert_token!(tx, t);
+            insert_audit!(tx, audit);
+        })
+    }
+
+    async fn create_token(&self, t: NewTokenRow, audit: NewAudit) -> StoreResult<()> {
+        write_tx!(self, |tx| {
+            insert_token!(tx, t);
+            insert_audit!(tx, audit);
+        })
+    }
+
+    async fn list_tokens(
+        &self,
+        email: &str,
+        exclude_ephemeral: bool,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenRow>> {
+        let filter = if exclude_ephemeral {
+            " AND (label IS NULL OR label <> 'ephemeral-script')"
+        } else {
+            ""
+        };
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, TokenRow>(AssertSqlSafe(format!(
+            "SELECT prefix, label, expiration, created_at, last_used_at, workspace_id FROM token \
+             WHERE email = $1{filter} ORDER BY created_at DESC, prefix LIMIT $2 OFFSET $3"
+        )))
+        .bind(email)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await?)
+        })
+    }
+
+    async fn delete_tokens(
+        &self,
+        email: &str,
+        which: TokenSelector,
+        audit: NewAudit,
+    ) -> StoreResult<TokenDeletion> {
+        write_tx!(self, |tx| {
+            let (column, value) = match &which {
+                TokenSelector::Hash(h) => ("hash", h.as_str()),
+                TokenSelector::Prefix(p) => ("prefix", p.as_str()),
+            };
+            let found: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT hash, prefix FROM token WHERE email = $1 AND {column} = $2"
+            )))
+            .bind(email)
+            .bind(value)
+            .fetch_all(&mut *tx)
+            .await?;
+            match found.len() {
+                0 => return Ok(TokenDeletion::NotFound),
+                1 => {}
+                n => return Ok(TokenDeletion::Ambiguous(n)),
+            }
+            sqlx::query("DELETE FROM token WHERE hash = $1")
+                .bind(&found[0].0)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(tx, audit);
+            TokenDeletion::Deleted(found.into_iter().map(|(_, p)| p).collect())
+        })
+    }
+
+    async fn revoke_token(&self, hash: &str, audit: NewAudit) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            let n = sqlx::query("DELETE FROM token WHERE hash = $1")
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                insert_audit!(tx, audit);
+            }
+            n > 0
+        })
+    }
+
+    async fn workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, WorkspaceRow>(
+            "SELECT id, name, owner FROM workspace WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn create_workspace(
+        &self,
+        ws: WorkspaceRow,
+        creator: NewMember,
+        audit: NewAudit,
+    ) -> StoreResult<AddMember> {
+        write_tx!(self, |tx| {
+            sqlx::query("INSERT INTO workspace (id, name, owner) VALUES ($1, $2, $3)")
+                .bind(&ws.id)
+                .bind(&ws.name)
+                .bind(&ws.owner)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO grp (workspace_id, name, summary, extra_perms) VALUES ($1, 'all', $2, '{}')")
+                .bind(&ws.id)
+                .bind("The group that always contains all users of this workspace")
+                .execute(&mut *tx)
+                .await?;
+            let username = match assign_username!(tx, &creator.email, creator.username.clone()) {
+                Ok(u) => u,
+                Err(outcome) => return Ok(outcome),
+            };
+            insert_member!(tx, &ws.id, &username, creator);
+            insert_audit!(tx, audit);
+            AddMember::Added(username)
+        })
+    }
+
+    async fn list_workspaces(
+        &self,
+        email: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<WorkspaceRow>> {
+        read!(self, |c| Ok(match email {
+            Some(e) => {
+                sqlx::query_as::<_, WorkspaceRow>(
+                    "SELECT w.id, w.name, w.owner FROM workspace w JOIN member m ON m.workspace_id = w.id \
+                     WHERE m.email = $1 ORDER BY w.id LIMIT $2 OFFSET $3",
+                )
+                .bind(e)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(c)
+                .await?
+            }
+            None => {
+                sqlx::query_as::<_, WorkspaceRow>(
+                    "SELECT id, name, owner FROM workspace ORDER BY id LIMIT $1 OFFSET $2",
+                )
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(c)
+                .await?
+            }
+        }))
+    }
+
+    async fn user_workspaces(&self, email: &str) -> StoreResult<Vec<UserWorkspaceRow>> {
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, UserWorkspaceRow>(
+            "SELECT w.id, w.name, m.username, m.disabled FROM workspace w JOIN member m ON m.workspace_id = w.id \
+             WHERE m.email = $1 ORDER BY w.id",
+        )
+        .bind(email)
+        .fetch_all(c)
+        .await?)
+        })
+    }
+
+    async fn member(&self, ws: &str, email: &str) -> StoreResult<Option<MemberRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
+            format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 AND email = $2")
+        ))
+        .bind(ws)
+        .bind(email)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn member_by_username(&self, ws: &str, username: &str) -> StoreResult<Option<MemberRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
+            format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 AND username = $2")
+        ))
+        .bind(ws)
+        .bind(username)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn list_members(&self, ws: &str) -> StoreResult<Vec<MemberRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
+            format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 ORDER BY username")
+        ))
+        .bind(ws)
+        .fetch_all(c)
+        .await?))
+    }
+
+    async fn add_member(&self, ws: &str, m: NewMember, audit: NewAudit) -> StoreResult<AddMember> {
+        write_tx!(self, |tx| {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM workspace WHERE id = $1")
+                    .bind(ws)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Ok(AddMember::NoWorkspace);
+            }
+            let already: Option<String> = sqlx::query_scalar(
+                "SELECT username FROM member WHERE workspace_id = $1 AND email = $2",
+            )
+            .bind(ws)
+            .bind(&m.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if already.is_some() {
+                return Ok(AddMember::AlreadyMember);
+            }
+            let username = match assign_username!(tx, &m.email, m.username.clone()) {
+                Ok(u) => u,
+                Err(outcome) => return Ok(outcome),
+            };
+            insert_member!(tx, ws, &username, m);
+            insert_audit!(tx, audit);
+            AddMember::Added(username)
+        })
+    }
+
+    async fn update_member(
+        &self,
+        ws: &str,
+        username: &str,
+        c: MemberChanges,
+        audit: NewAudit,
+    ) -> StoreResult<Option<String>> {
+        write_tx!(self, |tx| {
+            let email: Option<String> = sqlx::query_scalar(
+                "UPDATE member SET is_admin = COALESCE($3, is_admin), operator = COALESCE($4, operator), \
+                 disabled = COALESCE($5, disabled) WHERE workspace_id = $1 AND username = $2 RETURNING email",
+            )
+            .bind(ws)
+            .bind(username)
+            .bind(c.is_admin)
+            .bind(c.operator)
+            .bind(c.disabled)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if email.is_some() {
+                insert_audit!(tx, audit);
+            }
+            email
+        })
+    }
+
+    async fn remove_member(&self, ws: &str, username: &str, audit: NewAudit) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            let email: Option<String> = sqlx::query_scalar(
+                "DELETE FROM member WHERE workspace_id = $1 AND username = $2 RETURNING email",
+            )
+            .bind(ws)
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(email) = email else {
+                return Ok(false);
+            };
+            sqlx::query("DELETE FROM group_member WHERE workspace_id = $1 AND username = $2")
+                .bind(ws)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM token WHERE email = $1 AND workspace_id = $2")
+                .bind(&email)
+                .bind(ws)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(tx, audit);
+            true
+        })
+    }
+
+    async fn username_of(&self, email: &str) -> StoreResult<Option<String>> {
+        read!(self, |c| Ok(sqlx::query_scalar(
+            "SELECT username FROM username WHERE email = $1"
+        )
+        .bind(email)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn list_groups(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<GroupRow>> {
+        read!(self, |c| {
+            let groups: Vec<(String, Option<String>, String)> = sqlx::query_as(
+                "SELECT name, summary, extra_perms FROM grp WHERE workspace_id = $1 ORDER BY name LIMIT $2 OFFSET $3",
+            )
+            .bind(ws)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(c)
+            .await?;
+            let (Some(first), Some(last)) = (groups.first(), groups.last()) else {
+                return Ok(Vec::new());
+            };
+            // The page is a contiguous range of names, so one range query fetches its members.
+            let members: Vec<(String, String)> = sqlx::query_as(
+                "SELECT group_name, username FROM group_member WHERE workspace_id = $1 \
+                 AND group_name >= $2 AND group_name <= $3 ORDER BY group_name, username",
+            )
+            .bind(ws)
+            .bind(&first.0)
+            .bind(&last.0)
+            .fetch_all(c)
+            .await?;
+            let mut by_group: std::collections::HashMap<String, Vec<String>> =
+                std::collections::HashMap::new();
+            for (g, u) in members {
+                by_group.entry(g).or_default().push(u);
+            }
+            Ok(groups
+                .into_iter()
+                .map(|(name, summary, extra_perms)| GroupRow {
+                    workspace_id: ws.to_string(),
+                    members: by_group.remove(&name).unwrap_or_default(),
+                    name,
+                    summary,
+                    extra_perms,
+                })
+                .collect())
+        })
+    }
+
+    async fn group(&self, ws: &str, name: &str) -> StoreResult<Option<GroupRow>> {
+        read!(self, |c| {
+            let g: Option<(Option<String>, String)> = sqlx::query_as(
+                "SELECT summary, extra_perms FROM grp WHERE workspace_id = $1 AND name = $2",
+            )
+            .bind(ws)
+            .bind(name)
+            .fetch_optional(c)
+            .await?;
+            let Some((summary, extra_perms)) = g else {
+                return Ok(None);
+            };
+            let members: Vec<String> = sqlx::query_scalar(
+                "SELECT username FROM group_member WHERE workspace_id = $1 AND group_name = $2 ORDER BY username",
+            )
+            .bind(ws)
+            .bind(name)
+            .fetch_all(c)
+            .await?;
+            Ok(Some(GroupRow {
+                workspace_id: ws.to_string(),
+                name: name.to_string(),
+                summary,
+                extra_perms,
+                members,
+            }))
+        })
+    }
+
+    async fn group_names(&self, ws: &str, member: Option<&str>) -> StoreResult<Vec<String>> {
+        read!(self, |c| Ok(match member {
+            Some(u) => {
+                sqlx::query_scalar(
+                    "SELECT group_name FROM group_member WHERE workspace_id = $1 AND username = $2 ORDER BY group_name",
+                )
+                .bind(ws)
+                .bind(u)
+                .fetch_all(c)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 ORDER BY name")
+                    .bind(ws)
+                    .fetch_all(c)
+                    .await?
+            }
+        }))
+    }
+
+    async fn create_group(
+        &self,
+        ws: &str,
+        name: &str,
+        summary: Option<&str>,
+        owner: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let perms = serde_json::json!({ format!("u/{owner}"): true }).to_string();
+        write_tx!(self, |tx| {
+            sqlx::query("INSERT INTO grp (workspace_id, name, summary, extra_perms) VALUES ($1, $2, $3, $4)")
+                .bind(ws)
+                .bind(name)
+                .bind(summary)
+                .bind(&perms)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO group_member (workspace_id, group_name, username) VALUES ($1, $2, $3)",
+            )
+            .bind(ws)
+            .bind(name)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(tx, audit);
+        })
+    }
+
+    async fn update_group(
+        &self,
+        ws: &str,
+        name: &str,
+        summary: Option<&str>,
+        audit: NewAudit,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            let n =
+                sqlx::query("UPDATE grp SET summary = $3 WHERE workspace_id = $1 AND name = $2")
+                    .bind(ws)
+                    .bind(name)
+                    .bind(summary)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if n > 0 {
+                insert_audit!(tx, audit);
+            }
+            n > 0
+        })
+    }
+
+    async fn delete_group(&self, ws: &str, name: &str, audit: NewAudit) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            sqlx::query("DELETE FROM group_member WHERE workspace_id = $1 AND group_name = $2")
+                .bind(ws)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM grp WHERE workspace_id = $1 AND name = $2")
+                .bind(ws)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            insert_audit!(tx, audit);
+            true
+        })
+    }
+
+    async fn add_group_member(
+        &self,
+        ws: &str,
+        group: &str,
+        username: &str,
+        audit: NewAudit,
+    ) -> StoreResult<GroupAdd> {
+        write_tx!(self, |tx| {
+            let g: Option<String> =
+                sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 AND name = $2")
+                    .bind(ws)
+                    .bind(group)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if g.is_none() {
+                return Ok(GroupAdd::NoGroup);
+            }
+            let m: Option<String> = sqlx::query_scalar(
+                "SELECT username FROM member WHERE workspace_id = $1 AND username = $2",
+            )
+            .bind(ws)
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if m.is_none() {
+                return Ok(GroupAdd::NotInWorkspace);
+            }
+            let n = sqlx::query(
+                "INSERT INTO group_member (workspace_id, group_name, username) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(ws)
+            .bind(group)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Ok(GroupAdd::AlreadyMember);
+            }
+            insert_audit!(tx, audit);
+            GroupAdd::Added
+        })
+    }
+
+    async fn remove_group_member(
+        &self,
+        ws: &str,
+        group: &str,
+        username: &str,
+        audit: NewAudit,
+    ) -> StoreResult<GroupRemove> {
+        write_tx!(self, |tx| {
+            let g: Option<String> =
+                sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 AND name = $2")
+                    .bind(ws)
+                    .bind(group)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if g.is_none() {
+                return Ok(GroupRemove::NoGroup);
+            }
+            let n = sqlx::query("DELETE FROM group_member WHERE workspace_id = $1 AND group_name = $2 AND username = $3")
+                .bind(ws)
+                .bind(group)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(GroupRemove::NotMember);
+            }
+            insert_audit!(tx, audit);
+            GroupRemove::Removed
+        })
+    }
+
+    async fn record_audit(&self, audit: NewAudit) -> StoreResult<()> {
+        write_tx!(self, |tx| {
+            insert_audit!(tx, audit);
+        })
+    }
+
+    async fn list_audit(&self, f: AuditFilter) -> StoreResult<Vec<AuditRow>> {
+        let (sql, binds) = audit_query(&f);
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql.as_str()));
+            for b in &binds {
+                q = match b {
+                    Bind::S(s) => q.bind(s.as_str()),
+                    Bind::I(i) => q.bind(*i),
+                };
+            }
+            Ok(q.fetch_all(c).await?)
+        })
+    }
+
+    async fn audit_entry(&self, id: i64) -> StoreResult<Option<AuditRow>> {
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, AuditRow>(
+            "SELECT id, workspace_id, timestamp, username, email, operation, action_kind, resource, parameters \
+             FROM audit WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?)
+        })
+    }
+}
