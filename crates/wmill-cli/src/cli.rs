@@ -33,7 +33,6 @@ Exit codes:
     version,
     max_term_width = 100,
     after_help = AFTER_HELP,
-    propagate_version = true,
     disable_help_subcommand = true
 )]
 pub struct Cli {
@@ -51,6 +50,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "BASE_URL",
         hide_env_values = true,
         value_name = "URL"
@@ -61,6 +61,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "WM_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN"
@@ -71,6 +72,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "WM_WORKSPACE",
         hide_env_values = true,
         value_name = "ID"
@@ -81,6 +83,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "WMILL_CONFIG_DIR",
         hide_env_values = true,
         value_name = "DIR"
@@ -88,7 +91,7 @@ pub struct Global {
     pub config_dir: Option<PathBuf>,
 
     /// Print exactly one JSON document on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
 }
 

@@ -72,14 +72,14 @@ impl Ctx {
     /// A client with a token, and the workspace id to act on.
     pub fn in_workspace(&self) -> Result<(Client, String)> {
         let r = self.resolve()?;
-        let workspace = r.workspace.clone().ok_or_else(|| Error::NotConfigured {
-            message: "no workspace selected".into(),
-            hint: format!("pass --workspace <id> (or set WM_WORKSPACE), or {ADD_HINT}"),
-        })?;
         let remote = require_remote(&r)?;
         let token = r.token.ok_or_else(|| Error::NotConfigured {
             message: "not logged in: no token".into(),
             hint: format!("{ADD_HINT} or pass --token (or set WM_TOKEN)"),
+        })?;
+        let workspace = r.workspace.ok_or_else(|| Error::NotConfigured {
+            message: "no workspace selected".into(),
+            hint: format!("pass --workspace <id> (or set WM_WORKSPACE), or {ADD_HINT}"),
         })?;
         Ok((Client::new(&remote, Some(token)), workspace))
     }

@@ -232,6 +232,12 @@ mod tests {
     }
 
     #[test]
+    fn positional_token_is_not_the_global_token() {
+        let cli = Cli::try_parse_from(["wmill", "token", "delete", "wm_abcdefg"]).unwrap();
+        assert_ne!(cli.global.token.as_deref(), Some("wm_abcdefg"));
+    }
+
+    #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
     }

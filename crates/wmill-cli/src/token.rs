@@ -39,6 +39,8 @@ enum Cmd {
     /// Delete one of your tokens, given whole or by its 10-character prefix
     Delete {
         /// The token, or its prefix as shown by `token list`
+        // Its own id: `token` is the global --token, which would swallow this value.
+        #[arg(id = "token_or_prefix", value_name = "TOKEN")]
         token: String,
     },
 }
