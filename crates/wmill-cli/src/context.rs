@@ -50,19 +50,21 @@ impl Ctx {
         merge(base, token, workspace, profile)
     }
 
-    /// A client for the server, with the token if one is configured (for endpoints that
-    /// need none, such as login and version).
+    /// A client for the server that sends no token (login, version).
     pub fn anon(&self) -> Result<Client> {
         let r = self.resolve()?;
-        let remote = require_remote(&r)?;
-        Ok(Client::new(&remote, r.token))
+        Ok(Client::new(&require_remote(&r)?, None))
     }
 
     /// A client that carries a token.
     pub fn authed(&self) -> Result<Client> {
-        let r = self.resolve()?;
-        let remote = require_remote(&r)?;
-        let token = r.token.ok_or_else(|| Error::NotConfigured {
+        Self::authed_from(&self.resolve()?)
+    }
+
+    /// A client that carries a token, from settings already resolved.
+    pub fn authed_from(r: &Resolved) -> Result<Client> {
+        let remote = require_remote(r)?;
+        let token = r.token.clone().ok_or_else(|| Error::NotConfigured {
             message: "not logged in: no token".into(),
             hint: format!("{ADD_HINT} or pass --token (or set WM_TOKEN)"),
         })?;

@@ -44,7 +44,8 @@ enum Cmd {
         /// The user's email
         email: String,
     },
-    /// Print a new token: for --email/--password (no login needed), else for the current login
+    /// Print a new token, and nothing else: for --email/--password (no login needed), else for
+    /// the current login
     CreateToken {
         /// Log in as this user instead of using the current login
         #[arg(long)]

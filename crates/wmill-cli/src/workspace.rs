@@ -382,7 +382,7 @@ fn check_workspace(client: &Client, workspace: &str) -> Result<UserInfo> {
 
 fn whoami(ctx: &Ctx) -> Result<()> {
     let r = ctx.resolve()?;
-    let client = ctx.authed()?;
+    let client = Ctx::authed_from(&r)?;
     match &r.workspace {
         Some(w) => {
             let me: UserInfo = client.get(&format!("/w/{}/users/whoami", seg(w)), &[])?;
