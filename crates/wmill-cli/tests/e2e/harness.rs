@@ -290,3 +290,65 @@ pub fn snapshot(name: &str, actual: &str) {
         );
     }
 }
+
+impl Shell {
+    /// Runs `line` on a pseudo-terminal (through util-linux `script`), as typed in a
+    /// terminal. When `answer` is given, it is typed once `prompt` has appeared.
+    pub fn tty(&self, line: &str, env: &[(&str, &str)], prompt: &str, answer: Option<&str>) -> Run {
+        use std::io::{Read, Write as _};
+        assert!(
+            Path::new("/usr/bin/script").exists() || Path::new("/bin/script").exists(),
+            "these tests need util-linux `script` to get a terminal: apt-get install util-linux"
+        );
+        let mut c = self.command("script");
+        c.args(["-qec", line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("run script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        if let Some(answer) = answer {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !String::from_utf8_lossy(&seen).contains(prompt) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(bytes) => seen.extend(bytes),
+                    Err(_) => panic!(
+                        "no {prompt:?} prompt within 20 s; saw {:?}",
+                        String::from_utf8_lossy(&seen)
+                    ),
+                }
+            }
+            stdin
+                .write_all(format!("{answer}\n").as_bytes())
+                .expect("type answer");
+        }
+        let status = child.wait().expect("wait for script");
+        drop(stdin);
+        reader.join().expect("reader");
+        seen.extend(rx.try_iter().flatten());
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&seen).replace("\r\n", "\n"),
+            stderr,
+        }
+    }
+}

@@ -6,3 +6,4 @@ mod harness;
 mod help;
 mod profiles;
 mod stories;
+mod terminal;
