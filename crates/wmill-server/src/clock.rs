@@ -25,7 +25,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that tests set and advance by hand.
+/// A clock that tests advance by hand. Every reading moves it on by one microsecond, so
+/// that events in a test are strictly ordered in time, as they are in real life.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicI64>);
 
@@ -49,7 +50,7 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Micros {
-        self.0.load(Ordering::SeqCst)
+        self.0.fetch_add(1, Ordering::SeqCst)
     }
 }
 

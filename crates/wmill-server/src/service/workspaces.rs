@@ -82,13 +82,12 @@ impl Service {
             operator: false,
             created_at: self.now(),
         };
-        let mut audit = self.global_audit(
+        let audit = self.global_audit(
             c,
             "workspaces.create",
             ActionKind::Create,
             Some(id.to_string()),
         );
-        audit.workspace_id = id.to_string();
         let ws = WorkspaceRow {
             id: id.to_string(),
             name,

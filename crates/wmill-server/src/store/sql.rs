@@ -430,6 +430,37 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Whether this store runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// Rows per table and the highest audit id: a fingerprint for tests that check that
+    /// a refused request changed nothing.
+    pub async fn fingerprint(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        const TABLES: [&str; 8] = [
+            "account",
+            "username",
+            "workspace",
+            "member",
+            "grp",
+            "group_member",
+            "token",
+            "audit",
+        ];
+        let mut out = Vec::new();
+        for t in TABLES {
+            let sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}"));
+            let n: i64 = read!(self, |c| sqlx::query_scalar(sql).fetch_one(c).await?);
+            out.push((t.to_string(), n));
+        }
+        let max: Option<i64> = read!(self, |c| sqlx::query_scalar("SELECT MAX(id) FROM audit")
+            .fetch_one(c)
+            .await?);
+        out.push(("audit.max_id".into(), max.unwrap_or(0)));
+        Ok(out)
+    }
+
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
         match &self.db {
@@ -519,7 +550,12 @@ impl Store for SqlStore {
             insert_member!(tx, &ws.id, &username, creator);
             insert_audit!(
                 tx,
-                system("workspaces.create", ActionKind::Create, &ws.id, &ws.id)
+                system(
+                    "workspaces.create",
+                    ActionKind::Create,
+                    &ws.id,
+                    wmill_api::GLOBAL_WORKSPACE
+                )
             );
             true
         })

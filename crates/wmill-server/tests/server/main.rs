@@ -1,0 +1,16 @@
+//! HTTP tests of the whole API, in-process through `oneshot`, on a real database: every
+//! endpoint's success and errors, the permission matrix, bad input, concurrency. Each test
+//! runs once per database (see `db_test!`).
+
+#[macro_use]
+mod common;
+
+mod audit;
+mod auth;
+mod bad_input;
+mod concurrency;
+mod groups;
+mod permissions;
+mod tokens;
+mod users;
+mod workspaces;
