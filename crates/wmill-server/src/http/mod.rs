@@ -108,11 +108,26 @@ async fn not_found(req: Request) -> Error {
     ))
 }
 
+/// A path fit for the log: a segment that could be a token (they are accepted in the
+/// token-deletion path) is cut to its public prefix.
+fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.len() > wmill_api::TOKEN_PREFIX_LEN && seg.starts_with("wm_") {
+                format!("{}…", &seg[..wmill_api::TOKEN_PREFIX_LEN])
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Logs method, path (never the query: it may hold a token), status and time.
 async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = loggable_path(req.uri().path());
     let res = next.run(req).await;
     tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     res
@@ -135,6 +150,20 @@ fn api_router() -> OpenApiRouter<AppState> {
 /// The OpenAPI document of the API.
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_in_paths_are_cut_for_the_log() {
+        let raw = crate::token::mint().raw;
+        let logged = super::loggable_path(&format!("/api/users/tokens/delete/{raw}"));
+        assert_eq!(logged, format!("/api/users/tokens/delete/{}…", &raw[..10]));
+        assert_eq!(
+            super::loggable_path("/api/w/admins/groups/get/wm_team"),
+            "/api/w/admins/groups/get/wm_team"
+        );
+    }
 }
 
 /// The application, without a socket (tests drive it with `oneshot`).

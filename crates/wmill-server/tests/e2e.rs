@@ -1,0 +1,345 @@
+//! End-to-end tests of the real `wmill-server` process: first start and bootstrap,
+//! restart, graceful shutdown, and that no secret reaches the database file or the logs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A server process whose stdout and stderr go to files in its data folder.
+struct Proc {
+    child: Child,
+    url: String,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+fn start(data: &Path, tag: &str, extra: &[(&str, &str)]) -> Proc {
+    let out = data.with_file_name(format!("{tag}.stdout"));
+    let err = data.with_file_name(format!("{tag}.stderr"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wmill-server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        // Cheap hashing keeps the test fast; the parameters do not change what is stored.
+        .args(["--argon2-m-cost", "64", "--argon2-t-cost", "1"])
+        .env_remove("DATABASE_URL")
+        .env_remove("WM_ADMIN_PASSWORD")
+        .env_remove("WM_ADMIN_EMAIL")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start wmill-server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.starts_with("listening on http://")) {
+            let url = line.trim_start_matches("listening on ").to_string();
+            return Proc {
+                child,
+                url,
+                out,
+                err,
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 'listening on' line; stderr: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Proc {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.url);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let res = match (method, body) {
+            ("GET", _) => {
+                let mut r = agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            ("DELETE", _) => {
+                let mut r = agent.delete(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            (_, b) => {
+                let mut r = agent.post(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.header("content-type", "application/json")
+                    .send(b.unwrap_or(json!({})).to_string())
+            }
+        };
+        let mut res = res.expect("the server answers");
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    fn login(&self, email: &str, password: &str) -> String {
+        let (s, body) = self.call(
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        );
+        assert_eq!(s, 200, "login {email}: {body}");
+        body
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn stop(mut self) -> (String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(code) = self.child.try_wait().unwrap() {
+                assert!(
+                    code.success(),
+                    "the server exits cleanly on SIGTERM: {code}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (
+            std::fs::read_to_string(&self.out).unwrap(),
+            std::fs::read_to_string(&self.err).unwrap(),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn first_start_bootstraps_once_and_data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = start(&data, "first", &[]);
+    let pw_file = data.join("initial-admin-password");
+    let password = std::fs::read_to_string(&pw_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        password.len() >= 20 && password != "changeme",
+        "a random password: {password:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pw_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by its owner only");
+    }
+    let admin = first.login("admin@windmill.dev", &password);
+    let (s, _) = first.call(
+        "POST",
+        "/api/users/create",
+        Some(&admin),
+        Some(json!({"email": "bob@example.com", "password": "bob-password", "super_admin": false})),
+    );
+    assert_eq!(s, 201);
+    let (s, api) = first.call(
+        "POST",
+        "/api/users/tokens/create",
+        Some(&admin),
+        Some(json!({"label": "kept"})),
+    );
+    assert_eq!(s, 201);
+    let (s, version) = first.call("GET", "/api/version", None, None);
+    assert_eq!(
+        (s, version.as_str()),
+        (200, concat!("CE v", env!("CARGO_PKG_VERSION")))
+    );
+    let (out, _) = first.stop();
+    assert_eq!(
+        out.matches(&password).count(),
+        1,
+        "the generated password is printed once: {out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("listening on http://127.0.0.1:"))
+            .count(),
+        1
+    );
+
+    let second = start(&data, "second", &[]);
+    assert_eq!(
+        std::fs::read_to_string(&pw_file).unwrap().trim(),
+        password,
+        "bootstrap does not run again"
+    );
+    let (s, me) = second.call("GET", "/api/users/whoami", Some(&api), None);
+    assert_eq!(s, 200, "tokens survive a restart: {me}");
+    let (s, _) = second.call("GET", "/api/users/whoami", Some(&admin), None);
+    assert_eq!(s, 200);
+    second.login("bob@example.com", "bob-password");
+    let (_, audit) = second.call(
+        "GET",
+        "/api/w/admins/audit/list?all_workspaces=true",
+        Some(&admin),
+        None,
+    );
+    let audit: Vec<Value> = serde_json::from_str(&audit).unwrap();
+    let bootstraps = audit
+        .iter()
+        .filter(|a| a["username"] == "system" && a["operation"] == "users.add_global")
+        .count();
+    assert_eq!(bootstraps, 1);
+    let (out, _) = second.stop();
+    assert!(!out.contains(&password), "later starts print no password");
+}
+
+#[test]
+fn a_given_admin_password_is_used_and_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = start(
+        &data,
+        "given",
+        &[
+            ("WM_ADMIN_PASSWORD", "given-password-1"),
+            ("WM_ADMIN_EMAIL", "Root@Example.com"),
+        ],
+    );
+    p.login("root@example.com", "given-password-1");
+    assert!(!data.join("initial-admin-password").exists());
+    let (out, err) = p.stop();
+    assert!(!out.contains("given-password-1") && !err.contains("given-password-1"));
+}
+
+#[test]
+fn no_secret_reaches_the_database_or_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = start(
+        &data,
+        "secrets",
+        &[("WM_ADMIN_PASSWORD", "admin-secret-pw-1")],
+    );
+    let admin = p.login("admin@windmill.dev", "admin-secret-pw-1");
+    let mut secrets = vec!["admin-secret-pw-1".to_string(), admin.clone()];
+    for (i, pw) in ["alice-secret-pw-1", "bob-secret-pw-22"].iter().enumerate() {
+        let email = format!("user{i}@example.com");
+        let (s, _) = p.call(
+            "POST",
+            "/api/users/create",
+            Some(&admin),
+            Some(json!({"email": email, "password": pw, "super_admin": false})),
+        );
+        assert_eq!(s, 201);
+        secrets.push(pw.to_string());
+        let session = p.login(&email, pw);
+        let (s, t) = p.call(
+            "POST",
+            "/api/users/tokens/create",
+            Some(&session),
+            Some(json!({"label": "ci"})),
+        );
+        assert_eq!(s, 201);
+        secrets.extend([session.clone(), t.clone()]);
+        let (s, _) = p.call(
+            "POST",
+            "/api/users/setpassword",
+            Some(&session),
+            Some(json!({"password": format!("{pw}-changed")})),
+        );
+        assert_eq!(s, 200);
+        secrets.push(format!("{pw}-changed"));
+        let (s, _) = p.call("GET", &format!("/api/users/email?token={t}"), None, None);
+        assert_eq!(s, 200, "a token in the query string");
+        let (s, _) = p.call(
+            "DELETE",
+            &format!("/api/users/tokens/delete/{t}"),
+            Some(&session),
+            None,
+        );
+        assert_eq!(s, 200, "deleting by the whole token");
+    }
+    let (s, _) = p.call(
+        "POST",
+        "/api/users/set_password_of/user0@example.com",
+        Some(&admin),
+        Some(json!({"password": "reset-secret-pw-3"})),
+    );
+    assert_eq!(s, 200);
+    secrets.push("reset-secret-pw-3".into());
+    let (s, imp) = p.call(
+        "POST",
+        "/api/users/tokens/impersonate",
+        Some(&admin),
+        Some(json!({"impersonate_email": "user1@example.com"})),
+    );
+    assert_eq!(s, 201);
+    secrets.push(imp);
+    let (s, _) = p.call(
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "user1@example.com", "password": "wrong-secret-pw-4"})),
+    );
+    assert_eq!(s, 400);
+    secrets.push("wrong-secret-pw-4".into());
+    let (s, short) = p.call(
+        "POST",
+        "/api/users/setpassword",
+        Some(&admin),
+        Some(json!({"password": "tiny77"})),
+    );
+    assert_eq!(s, 400);
+    assert!(!short.contains("tiny77"));
+    secrets.push("tiny77".into());
+    let (out, err) = p.stop();
+
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("stdout".into(), out.into_bytes()),
+        ("stderr".into(), err.into_bytes()),
+    ];
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+    }
+    assert!(files.iter().any(|(n, _)| n.ends_with("wmill.db")));
+    assert!(
+        files[1].1.len() > 100,
+        "the debug log has content to search"
+    );
+    for (name, bytes) in &files {
+        for s in &secrets {
+            let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
+            assert!(!found, "{name} contains the secret {}…", &s[..6]);
+        }
+    }
+}
