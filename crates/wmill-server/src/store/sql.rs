@@ -59,6 +59,16 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Unique,
+            // PostgreSQL going away: connection exceptions (08), operator intervention
+            // such as a shutdown or terminated backend (57P), too many connections (53),
+            // or a database that does not accept connections now.
+            sqlx::Error::Database(d)
+                if d.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                }) || d.message().contains("not currently accepting connections") =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)

@@ -122,41 +122,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-fn pg_url() -> Option<String> {
-    match std::env::var("WMILL_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "CI is set but WMILL_TEST_POSTGRES_URL is not: the PostgreSQL tests must run in CI"
-                );
-            }
-            None
-        }
-    }
-}
-
-/// Creates a fresh PostgreSQL database on the server of `base` and returns its URL.
-pub async fn fresh_pg_database(base: &str) -> String {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(base)
-        .await
-        .expect("connect to WMILL_TEST_POSTGRES_URL");
-    let name = format!(
-        "wmill_test_{}",
-        wmill_server::random_password(12).to_lowercase()
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create a test database");
-    let (head, _) = base.rsplit_once('/').expect("URL with a database name");
-    let tail = base
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    format!("{head}/{name}{tail}")
-}
+pub use crate::support::{fresh_pg_database, pg_url};
 
 impl TestApp {
     /// On a fresh SQLite file.

@@ -2,6 +2,9 @@
 //! endpoint's success and errors, the permission matrix, bad input, concurrency. Each test
 //! runs once per database (see `db_test!`).
 
+#[path = "../support/mod.rs"]
+mod support;
+
 #[macro_use]
 mod common;
 

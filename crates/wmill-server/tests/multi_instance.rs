@@ -1,0 +1,283 @@
+//! Several real server processes on one PostgreSQL database, as behind a load balancer:
+//! bootstrap once, immediate revocation across instances, one winner among concurrent
+//! creations, unique increasing audit ids, and recovery when the database comes back.
+//!
+//! Needs `WMILL_TEST_POSTGRES_URL`; skips with a notice without it, fails in CI.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Proc, pg_url, start};
+
+/// Two instances on one fresh database, started at the same moment, with generated
+/// admin passwords. Returns them and the password that won.
+fn pair(tag: &str) -> Option<(tempfile::TempDir, Proc, Proc, String)> {
+    let Some(base) = pg_url() else {
+        eprintln!("skipped: {tag} needs PostgreSQL (set WMILL_TEST_POSTGRES_URL)");
+        return None;
+    };
+    let url = support::fresh_pg_database_blocking(&base);
+    let dir = tempfile::tempdir().unwrap();
+    let (da, db) = (dir.path().join("a"), dir.path().join("b"));
+    let env = [("DATABASE_URL", url.as_str())];
+    let (a, b) = std::thread::scope(|s| {
+        let ha = s.spawn(|| start(&da, "a", &env));
+        let hb = s.spawn(|| start(&db, "b", &env));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let files: Vec<String> = [&da, &db]
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("initial-admin-password")).ok())
+        .collect();
+    assert_eq!(files.len(), 1, "exactly one instance bootstraps: {files:?}");
+    Some((dir, a, b, files[0].trim().to_string()))
+}
+
+#[test]
+fn bootstrap_runs_once_and_revocation_is_immediate_everywhere() {
+    let Some((_dir, a, b, password)) =
+        pair("bootstrap_runs_once_and_revocation_is_immediate_everywhere")
+    else {
+        return;
+    };
+    let admin = a.login("admin@windmill.dev", &password);
+    let (s, _) = b.call("GET", "/api/users/whoami", Some(&admin), None);
+    assert_eq!(s, 200, "a session made on A works on B");
+    let (_, audit) = b.call(
+        "GET",
+        "/api/w/admins/audit/list?all_workspaces=true",
+        Some(&admin),
+        None,
+    );
+    let audit: Vec<Value> = serde_json::from_str(&audit).unwrap();
+    let boots = audit
+        .iter()
+        .filter(|e| e["username"] == "system" && e["operation"] == "users.add_global")
+        .count();
+    assert_eq!(boots, 1);
+
+    // A token deleted on A is refused by B on its very next request.
+    let (_, t) = a.call(
+        "POST",
+        "/api/users/tokens/create",
+        Some(&admin),
+        Some(json!({})),
+    );
+    assert_eq!(b.call("GET", "/api/users/whoami", Some(&t), None).0, 200);
+    assert_eq!(
+        a.call(
+            "DELETE",
+            &format!("/api/users/tokens/delete/{t}"),
+            Some(&admin),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(b.call("GET", "/api/users/whoami", Some(&t), None).0, 401);
+
+    // A user disabled on A, then deleted on B.
+    let body =
+        json!({"email": "bob@example.com", "password": "bob-password", "super_admin": false});
+    assert_eq!(
+        a.call("POST", "/api/users/create", Some(&admin), Some(body))
+            .0,
+        201
+    );
+    let bob = b.login("bob@example.com", "bob-password");
+    assert_eq!(a.call("GET", "/api/users/whoami", Some(&bob), None).0, 200);
+    assert_eq!(
+        a.call(
+            "POST",
+            "/api/users/update/bob@example.com",
+            Some(&admin),
+            Some(json!({"disabled": true}))
+        )
+        .0,
+        200
+    );
+    assert_eq!(b.call("GET", "/api/users/whoami", Some(&bob), None).0, 401);
+    assert_eq!(
+        b.call(
+            "POST",
+            "/api/users/update/bob@example.com",
+            Some(&admin),
+            Some(json!({"disabled": false}))
+        )
+        .0,
+        200
+    );
+    let bob = a.login("bob@example.com", "bob-password");
+    assert_eq!(
+        b.call(
+            "DELETE",
+            "/api/users/delete/bob@example.com",
+            Some(&admin),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(a.call("GET", "/api/users/whoami", Some(&bob), None).0, 401);
+    // Logout on B ends the session on A.
+    assert_eq!(
+        b.call("POST", "/api/auth/logout", Some(&admin), None).0,
+        200
+    );
+    assert_eq!(
+        a.call("GET", "/api/users/whoami", Some(&admin), None).0,
+        401
+    );
+}
+
+#[test]
+fn concurrent_creations_across_instances_have_one_winner_and_ordered_audit() {
+    let Some((_dir, a, b, password)) =
+        pair("concurrent_creations_across_instances_have_one_winner_and_ordered_audit")
+    else {
+        return;
+    };
+    let admin = a.login("admin@windmill.dev", &password);
+    let servers = Arc::new([a, b]);
+    let mut handles = Vec::new();
+    for i in 0..50 {
+        let servers = servers.clone();
+        let admin = admin.clone();
+        handles.push(std::thread::spawn(move || {
+            let body = json!({"email": "same@example.com", "password": "same-password", "super_admin": false});
+            servers[i % 2].call("POST", "/api/users/create", Some(&admin), Some(body))
+        }));
+    }
+    let results: Vec<(u16, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|(s, _)| *s == 201).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|(s, _)| *s == 201 || *s == 409),
+        "{results:?}"
+    );
+
+    // Interleaved mutations on both instances: every one has its entry, ids unique and
+    // increasing in the order the mutations were made.
+    let mut made = Vec::new();
+    for i in 0..20 {
+        let name = format!("g{i}");
+        let (s, _) = servers[i % 2].call(
+            "POST",
+            "/api/w/admins/groups/create",
+            Some(&admin),
+            Some(json!({"name": name})),
+        );
+        assert_eq!(s, 200);
+        made.push(name);
+    }
+    let (_, list) = servers[1].call(
+        "GET",
+        "/api/w/admins/audit/list?all_workspaces=true&per_page=1000",
+        Some(&admin),
+        None,
+    );
+    let list: Vec<Value> = serde_json::from_str(&list).unwrap();
+    let ids: Vec<i64> = list.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|x, y| y.cmp(x));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "unique and newest first");
+    let creations: Vec<&str> = list
+        .iter()
+        .rev()
+        .filter(|e| e["operation"] == "group.create")
+        .map(|e| e["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        creations,
+        made.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let adds = list
+        .iter()
+        .filter(|e| e["operation"] == "users.add_global" && e["resource"] == "same@example.com")
+        .count();
+    assert_eq!(adds, 1);
+}
+
+#[test]
+fn the_server_reports_and_survives_a_database_outage() {
+    let Some(base) = pg_url() else {
+        eprintln!("skipped: the_server_reports_and_survives_a_database_outage needs PostgreSQL");
+        return;
+    };
+    // A database of our own that we can cut off by terminating its connections and
+    // refusing new ones, without disturbing the other tests' databases.
+    let url = support::fresh_pg_database_blocking(&base);
+    let dbname = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        &dir.path().join("d"),
+        "outage",
+        &[
+            ("DATABASE_URL", &url),
+            ("WM_ADMIN_PASSWORD", "outage-password"),
+        ],
+    );
+    let admin = p.login("admin@windmill.dev", "outage-password");
+    assert_eq!(
+        p.call("GET", "/api/health/status", None, None),
+        (
+            200,
+            r#"{"status":"healthy","database_healthy":true}"#.into()
+        )
+    );
+
+    let admin_sql = |sql: String| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&base).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            })
+    };
+    admin_sql(format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS false"));
+    admin_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+    ));
+    let (s, body) = p.call("GET", "/api/health/status", None, None);
+    assert_eq!(
+        (s, body.as_str()),
+        (503, r#"{"status":"unhealthy","database_healthy":false}"#)
+    );
+    let (s, body) = p.call("GET", "/api/users/whoami", Some(&admin), None);
+    assert_eq!(s, 503, "{body}");
+    assert!(
+        body.starts_with("Service unavailable: the database cannot be reached"),
+        "{body}"
+    );
+
+    admin_sql(format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if p.call("GET", "/api/users/whoami", Some(&admin), None).0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "requests did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(p.call("GET", "/api/health/status", None, None).0, 200);
+}

@@ -1,0 +1,195 @@
+//! Shared by the test binaries: a real `wmill-server` process, and fresh PostgreSQL
+//! databases for the tests that need one.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The PostgreSQL server for tests, from `WMILL_TEST_POSTGRES_URL`. `None` (the caller
+/// skips with a notice) when unset, but a panic when `CI` is set: there nothing may skip.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("WMILL_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "CI is set but WMILL_TEST_POSTGRES_URL is not: the PostgreSQL tests must run in CI"
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Creates a fresh database on the server of `base` and returns its URL.
+pub async fn fresh_pg_database(base: &str) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to WMILL_TEST_POSTGRES_URL");
+    let name = format!(
+        "wmill_test_{}",
+        wmill_server::random_password(12).to_lowercase()
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let (head, _) = base.rsplit_once('/').expect("URL with a database name");
+    let tail = base
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{head}/{name}{tail}")
+}
+
+/// [`fresh_pg_database`] from synchronous code.
+pub fn fresh_pg_database_blocking(base: &str) -> String {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fresh_pg_database(base))
+}
+
+/// A server process whose stdout and stderr go to files in its data folder.
+pub struct Proc {
+    pub child: Child,
+    pub url: String,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+/// Starts the server with its data in `data`, logs next to it named after `tag`.
+pub fn start(data: &Path, tag: &str, extra: &[(&str, &str)]) -> Proc {
+    let out = data.with_file_name(format!("{tag}.stdout"));
+    let err = data.with_file_name(format!("{tag}.stderr"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wmill-server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        // Cheap hashing keeps the test fast; the parameters do not change what is stored.
+        .args(["--argon2-m-cost", "64", "--argon2-t-cost", "1"])
+        .env_remove("DATABASE_URL")
+        .env_remove("WM_ADMIN_PASSWORD")
+        .env_remove("WM_ADMIN_EMAIL")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start wmill-server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.starts_with("listening on http://")) {
+            let url = line.trim_start_matches("listening on ").to_string();
+            return Proc {
+                child,
+                url,
+                out,
+                err,
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 'listening on' line; stderr: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Proc {
+    /// One request; `(status, body)`.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.url);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let res = match (method, body) {
+            ("GET", _) => {
+                let mut r = agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            ("DELETE", _) => {
+                let mut r = agent.delete(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            (_, b) => {
+                let mut r = agent.post(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.header("content-type", "application/json")
+                    .send(b.unwrap_or(json!({})).to_string())
+            }
+        };
+        let mut res = res.expect("the server answers");
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    /// Logs in; the session token.
+    pub fn login(&self, email: &str, password: &str) -> String {
+        let (s, body) = self.call(
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        );
+        assert_eq!(s, 200, "login {email}: {body}");
+        body
+    }
+
+    /// SIGTERM, then wait for a clean exit; `(stdout, stderr)`.
+    pub fn stop(mut self) -> (String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(code) = self.child.try_wait().unwrap() {
+                assert!(
+                    code.success(),
+                    "the server exits cleanly on SIGTERM: {code}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (
+            std::fs::read_to_string(&self.out).unwrap(),
+            std::fs::read_to_string(&self.err).unwrap(),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
