@@ -152,20 +152,6 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tokens_in_paths_are_cut_for_the_log() {
-        let raw = crate::token::mint().raw;
-        let logged = super::loggable_path(&format!("/api/users/tokens/delete/{raw}"));
-        assert_eq!(logged, format!("/api/users/tokens/delete/{}…", &raw[..10]));
-        assert_eq!(
-            super::loggable_path("/api/w/admins/groups/get/wm_team"),
-            "/api/w/admins/groups/get/wm_team"
-        );
-    }
-}
-
 /// The application, without a socket (tests drive it with `oneshot`).
 pub fn app(svc: Arc<Service>) -> Router {
     let (router, doc) = api_router().split_for_parts();
@@ -179,4 +165,18 @@ pub fn app(svc: Arc<Service>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_in_paths_are_cut_for_the_log() {
+        let raw = crate::token::mint().raw;
+        let logged = super::loggable_path(&format!("/api/users/tokens/delete/{raw}"));
+        assert_eq!(logged, format!("/api/users/tokens/delete/{}…", &raw[..10]));
+        assert_eq!(
+            super::loggable_path("/api/w/admins/groups/get/wm_team"),
+            "/api/w/admins/groups/get/wm_team"
+        );
+    }
 }

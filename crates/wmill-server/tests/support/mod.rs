@@ -84,22 +84,24 @@ pub fn start(data: &Path, tag: &str, extra: &[(&str, &str)]) -> Proc {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("start wmill-server");
+    // Owned by a Proc from here on, so that a failure below still kills and reaps it.
+    let mut p = Proc {
+        child,
+        url: String::new(),
+        out,
+        err,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let text = std::fs::read_to_string(&p.out).unwrap_or_default();
         if let Some(line) = text.lines().find(|l| l.starts_with("listening on http://")) {
-            let url = line.trim_start_matches("listening on ").to_string();
-            return Proc {
-                child,
-                url,
-                out,
-                err,
-            };
+            p.url = line.trim_start_matches("listening on ").to_string();
+            return p;
         }
         assert!(
             Instant::now() < deadline,
             "no 'listening on' line; stderr: {}",
-            std::fs::read_to_string(&err).unwrap_or_default()
+            std::fs::read_to_string(&p.err).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
