@@ -39,6 +39,13 @@ pub struct AppState {
 /// A `text/plain; charset=utf-8` answer.
 pub struct Text(pub String);
 
+impl Text {
+    /// This text with another status than 200.
+    pub fn with_status(self, status: StatusCode) -> Response {
+        (status, self).into_response()
+    }
+}
+
 impl IntoResponse for Text {
     fn into_response(self) -> Response {
         let mut r = self.0.into_response();
@@ -104,8 +111,17 @@ async fn not_found(req: Request) -> Error {
     Error::NotFound(format!(
         "no route for {} {}",
         req.method(),
-        req.uri().path()
+        loggable_path(req.uri().path())
     ))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let text = format!(
+        "Method not allowed: {} is not allowed on {}",
+        req.method(),
+        loggable_path(req.uri().path())
+    );
+    Text(text).with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// A path fit for the log: a segment that could be a token (they are accepted in the
@@ -162,6 +178,7 @@ pub fn app(svc: Arc<Service>) -> Router {
     };
     router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)

@@ -13,6 +13,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod groups;
+mod meta;
 mod permissions;
 mod tokens;
 mod users;

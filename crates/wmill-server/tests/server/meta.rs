@@ -1,0 +1,32 @@
+//! Version, health, the OpenAPI document, unknown routes and methods.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+db_test!(
+    async fn version_health_and_openapi(app) {
+        let v = app.call("GET", "/api/version", None, None).await;
+        v.assert_text(200, concat!("CE v", env!("CARGO_PKG_VERSION")));
+        let h = app.call("GET", "/api/health/status", None, None).await;
+        assert_eq!(h.content_type, "application/json");
+        assert_eq!(h.json(), serde_json::json!({"status": "healthy", "database_healthy": true}));
+        let doc = app.call("GET", "/api/openapi.json", None, None).await;
+        assert_eq!(doc.content_type, "application/json");
+        let doc: Value = doc.json();
+        assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+        let paths = doc["paths"].as_object().unwrap();
+        for p in ["/api/users/create", "/api/w/{workspace}/audit/list", "/api/users/tokens/delete/{prefix_or_token}"] {
+            assert!(paths.contains_key(p), "{p} is documented");
+        }
+        assert!(doc["components"]["schemas"]["GlobalUserInfo"].is_object());
+    }
+);
+
+db_test!(
+    async fn unknown_methods_and_routes(app) {
+        let r = app.call("PUT", "/api/users/whoami", Some(&app.admin), None).await;
+        r.assert_text(405, "Method not allowed: PUT is not allowed on /api/users/whoami");
+        app.call("GET", "/api/w/admins/nothing", Some(&app.admin), None).await.assert_text(404, "Not found: no route for GET /api/w/admins/nothing");
+    }
+);
