@@ -25,12 +25,9 @@ use sqlx::sqlite::{
 use super::*;
 use crate::domain::Username;
 
-/// Migrations, in order: (version, SQLite DDL, PostgreSQL DDL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../../migrations/sqlite_0001_init.sql"),
-    include_str!("../../migrations/postgres_0001_init.sql"),
-)];
+/// Migrations, in order: (version, DDL). The DDL is shared by both databases; its one
+/// dialect difference, the auto-incrementing id column, is written `__AUTO_ID__`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
 
 /// Connection settings for [`SqlStore::connect`].
 #[derive(Debug, Clone)]
@@ -377,67 +374,47 @@ impl SqlStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.db {
-            Db::Sqlite { write, .. } => {
-                let mut tx = write.begin().await?;
-                sqlx::raw_sql(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
-                )
-                .execute(&mut *tx)
-                .await?;
-                for (version, ddl, _) in MIGRATIONS {
-                    let done: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM schema_migrations WHERE version = $1",
-                    )
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if done.is_none() {
-                        sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
-                        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
-                            .bind(version)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                sqlx::query("INSERT INTO meta (key, value) VALUES ('superadmin_lock', '') ON CONFLICT (key) DO NOTHING")
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+        let postgres = self.is_postgres();
+        write_tx!(self, |tx| {
+            if postgres {
                 // Several instances may start at once: one migrates, the others wait.
                 sqlx::query("SELECT pg_advisory_xact_lock(7012026)")
                     .execute(&mut *tx)
                     .await?;
-                sqlx::raw_sql(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
-                )
-                .execute(&mut *tx)
-                .await?;
-                for (version, _, ddl) in MIGRATIONS {
-                    let done: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM schema_migrations WHERE version = $1",
-                    )
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if done.is_none() {
-                        sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
-                        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
-                            .bind(version)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                sqlx::query("INSERT INTO meta (key, value) VALUES ('superadmin_lock', '') ON CONFLICT (key) DO NOTHING")
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
             }
-        }
-        Ok(())
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            for (version, ddl) in MIGRATIONS {
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                        .bind(version)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if done.is_none() {
+                    let ddl = ddl.replace(
+                        "__AUTO_ID__",
+                        if postgres {
+                            "BIGSERIAL PRIMARY KEY"
+                        } else {
+                            "INTEGER PRIMARY KEY AUTOINCREMENT"
+                        },
+                    );
+                    sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ('superadmin_lock', '') ON CONFLICT (key) DO NOTHING",
+            )
+            .execute(&mut *tx)
+            .await?;
+        })
     }
 
     /// Whether this store runs on PostgreSQL.

@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use crate::common::*;
 
 db_test!(
     async fn version_health_and_openapi(app) {

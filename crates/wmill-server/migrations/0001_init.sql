@@ -1,4 +1,5 @@
--- wmill schema, PostgreSQL flavour. Timestamps are microseconds since the Unix epoch (UTC).
+-- wmill schema, for SQLite and PostgreSQL alike. Timestamps are microseconds since the Unix
+-- epoch (UTC). __AUTO_ID__ is replaced by each database's auto-incrementing id column.
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -71,7 +72,7 @@ CREATE INDEX token_by_email ON token (email, created_at);
 CREATE INDEX token_by_prefix ON token (prefix);
 
 CREATE TABLE audit (
-    id           BIGSERIAL PRIMARY KEY,
+    id           __AUTO_ID__,
     workspace_id TEXT NOT NULL,
     timestamp    BIGINT NOT NULL,
     username     TEXT NOT NULL,
