@@ -40,6 +40,10 @@ pub struct Cli {
     /// Minimum password length, in characters.
     #[arg(long, env = "WM_PASSWORD_MIN_CHARS", default_value_t = 8)]
     pub password_min_chars: usize,
+    /// Minimum length of the initial password a superadmin gives a new account. Windmill's
+    /// own client makes up 5 characters when `wmill user add` has none.
+    #[arg(long, env = "WM_INITIAL_PASSWORD_MIN_CHARS", default_value_t = 5)]
+    pub initial_password_min_chars: usize,
     /// argon2id memory cost in KiB (OWASP floor: 19456).
     #[arg(long, env = "WM_ARGON2_M_COST", default_value_t = Argon2Params::OWASP.m_cost)]
     pub argon2_m_cost: u32,
@@ -75,6 +79,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub max_token_ttl: Option<Duration>,
     pub password_min_chars: usize,
+    /// For the initial password of an account a superadmin creates.
+    pub initial_password_min_chars: usize,
     pub lockout_threshold: u32,
     pub lockout: Duration,
     pub login_per_ip_per_minute: u32,
@@ -97,6 +103,7 @@ impl Settings {
             session_ttl: Duration::from_secs(cli.session_ttl_secs),
             max_token_ttl: cli.max_token_ttl_secs.map(Duration::from_secs),
             password_min_chars: cli.password_min_chars,
+            initial_password_min_chars: cli.initial_password_min_chars,
             lockout_threshold: cli.lockout_threshold,
             lockout: Duration::from_secs(cli.lockout_secs),
             login_per_ip_per_minute: cli.login_per_ip_per_minute,
@@ -116,6 +123,7 @@ impl Settings {
             session_ttl: Duration::from_secs(3 * 24 * 3600),
             max_token_ttl: None,
             password_min_chars: 8,
+            initial_password_min_chars: 5,
             lockout_threshold: 10,
             lockout: Duration::from_secs(15 * 60),
             login_per_ip_per_minute: 100_000,

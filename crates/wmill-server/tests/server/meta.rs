@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-
 db_test!(
     async fn version_health_and_openapi(app) {
         let v = app.call("GET", "/api/version", None, None).await;

@@ -35,6 +35,26 @@ db_test!(
 );
 
 db_test!(
+    async fn initial_passwords_may_be_as_short_as_windmills_generated_ones(app) {
+        // Windmill's client makes up a 5-character password for `wmill user add <email>`.
+        app.post("/api/users/create", &app.admin, json!({"email": "five@example.com", "password": "a1b2c", "super_admin": false}))
+            .await
+            .assert_text(201, "email five@example.com created");
+        let t = app.login("five@example.com", "a1b2c").await;
+        // Passwords people choose, or a superadmin resets, get the full policy.
+        app.post("/api/users/setpassword", &t, json!({"password": "1234567"}))
+            .await
+            .assert_text(400, "Bad request: password must be at least 8 characters long");
+        app.post("/api/users/set_password_of/five@example.com", &app.admin, json!({"password": "1234567"}))
+            .await
+            .assert_text(400, "Bad request: password must be at least 8 characters long");
+        app.post("/api/users/create", &app.admin, json!({"email": "four@example.com", "password": "a1b2", "super_admin": false}))
+            .await
+            .assert_text(400, "Bad request: password must be at least 5 characters long");
+    }
+);
+
+db_test!(
     async fn only_superadmins_manage_users(app) {
         let bob = app.member_token("admins", "bob@example.com", true).await;
         let refused = "Not authorized: This endpoint requires the caller to be a super admin";
