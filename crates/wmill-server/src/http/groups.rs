@@ -30,6 +30,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct NamesQuery {
     /// Only the caller's groups.
     pub only_member_of: Option<bool>,
+    /// 1-based; 0 is treated as 1.
+    pub page: Option<i64>,
+    /// Default 1000, clamped to 1..=10000.
+    pub per_page: Option<i64>,
 }
 
 /// Groups by name, with members.
@@ -53,7 +57,7 @@ async fn list_names(
 ) -> Result<axum::Json<Vec<String>>> {
     Ok(axum::Json(
         s.svc
-            .list_group_names(&m, q.only_member_of.unwrap_or(false))
+            .list_group_names(&m, q.only_member_of.unwrap_or(false), q.page, q.per_page)
             .await?,
     ))
 }

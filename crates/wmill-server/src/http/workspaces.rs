@@ -43,12 +43,15 @@ async fn create_workspace(
 }
 
 /// The workspaces the caller is a member of.
-#[utoipa::path(get, path = "/api/workspaces/list", tag = "workspaces", responses((status = 200, body = Vec<Workspace>)))]
+#[utoipa::path(get, path = "/api/workspaces/list", tag = "workspaces", params(Page), responses((status = 200, body = Vec<Workspace>)))]
 async fn list_workspaces(
     State(s): State<AppState>,
     Authed(c): Authed,
+    Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<Workspace>>> {
-    Ok(axum::Json(s.svc.list_workspaces(&c).await?))
+    Ok(axum::Json(
+        s.svc.list_workspaces(&c, p.page, p.per_page).await?,
+    ))
 }
 
 /// Every workspace (superadmin).
@@ -105,23 +108,29 @@ async fn add_user(
 }
 
 /// The workspace's members, by username.
-#[utoipa::path(get, path = "/api/w/{workspace}/users/list", tag = "workspaces", params(("workspace" = String, Path)),
+#[utoipa::path(get, path = "/api/w/{workspace}/users/list", tag = "workspaces", params(("workspace" = String, Path), Page),
     responses((status = 200, body = Vec<User>)))]
 async fn list_members(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
+    Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<User>>> {
-    Ok(axum::Json(s.svc.list_members(&m).await?))
+    Ok(axum::Json(
+        s.svc.list_members(&m, p.page, p.per_page).await?,
+    ))
 }
 
 /// The workspace's usernames.
-#[utoipa::path(get, path = "/api/w/{workspace}/users/list_usernames", tag = "workspaces", params(("workspace" = String, Path)),
+#[utoipa::path(get, path = "/api/w/{workspace}/users/list_usernames", tag = "workspaces", params(("workspace" = String, Path), Page),
     responses((status = 200, body = Vec<String>)))]
 async fn list_usernames(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
+    Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<String>>> {
-    Ok(axum::Json(s.svc.list_usernames(&m).await?))
+    Ok(axum::Json(
+        s.svc.list_usernames(&m, p.page, p.per_page).await?,
+    ))
 }
 
 /// One member (workspace admin).

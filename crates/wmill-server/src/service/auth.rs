@@ -210,7 +210,7 @@ impl Service {
         let account = self.store.account(&m.caller.email).await?;
         let groups = if m.is_member {
             self.store
-                .group_names(m.workspace.as_str(), Some(&m.username))
+                .group_names(m.workspace.as_str(), Some(&m.username), 0, 100_000)
                 .await?
         } else {
             Vec::new()

@@ -66,9 +66,19 @@ impl Service {
     }
 
     /// Group names; with `only_member_of`, those of the caller.
-    pub async fn list_group_names(&self, m: &Member, only_member_of: bool) -> Result<Vec<String>> {
+    pub async fn list_group_names(
+        &self,
+        m: &Member,
+        only_member_of: bool,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<String>> {
+        let (offset, limit) = paginate(page, per_page);
         let member = only_member_of.then_some(m.username.as_str());
-        Ok(self.store.group_names(m.workspace.as_str(), member).await?)
+        Ok(self
+            .store
+            .group_names(m.workspace.as_str(), member, offset, limit)
+            .await?)
     }
 
     /// One group.

@@ -110,10 +110,16 @@ impl Service {
     }
 
     /// The workspaces the caller belongs to.
-    pub async fn list_workspaces(&self, c: &Caller) -> Result<Vec<Workspace>> {
+    pub async fn list_workspaces(
+        &self,
+        c: &Caller,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<Workspace>> {
+        let (offset, limit) = paginate(page, per_page);
         Ok(self
             .store
-            .list_workspaces(Some(&c.email), 0, 10_000)
+            .list_workspaces(Some(&c.email), offset, limit)
             .await?
             .into_iter()
             .map(wire_workspace)
@@ -198,10 +204,16 @@ impl Service {
     }
 
     /// The workspace's members, by username.
-    pub async fn list_members(&self, m: &Member) -> Result<Vec<User>> {
+    pub async fn list_members(
+        &self,
+        m: &Member,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<User>> {
+        let (offset, limit) = paginate(page, per_page);
         Ok(self
             .store
-            .list_members(m.workspace.as_str())
+            .list_members(m.workspace.as_str(), offset, limit)
             .await?
             .into_iter()
             .map(wire_user)
@@ -209,10 +221,16 @@ impl Service {
     }
 
     /// The workspace's usernames.
-    pub async fn list_usernames(&self, m: &Member) -> Result<Vec<String>> {
+    pub async fn list_usernames(
+        &self,
+        m: &Member,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<String>> {
+        let (offset, limit) = paginate(page, per_page);
         Ok(self
             .store
-            .list_members(m.workspace.as_str())
+            .list_members(m.workspace.as_str(), offset, limit)
             .await?
             .into_iter()
             .map(|r| r.username)

@@ -365,7 +365,7 @@ pub trait Store: Send + Sync + 'static {
     async fn user_workspaces(&self, email: &str) -> StoreResult<Vec<UserWorkspaceRow>>;
     async fn member(&self, ws: &str, email: &str) -> StoreResult<Option<MemberRow>>;
     async fn member_by_username(&self, ws: &str, username: &str) -> StoreResult<Option<MemberRow>>;
-    async fn list_members(&self, ws: &str) -> StoreResult<Vec<MemberRow>>;
+    async fn list_members(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<MemberRow>>;
     /// Adds a member (and puts them in `all`); `audit` gets the username as decided.
     async fn add_member(&self, ws: &str, m: NewMember, audit: NewAudit) -> StoreResult<AddMember>;
     /// Changes a membership; returns the member's email, `None` if not a member.
@@ -386,7 +386,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_groups(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<GroupRow>>;
     async fn group(&self, ws: &str, name: &str) -> StoreResult<Option<GroupRow>>;
     /// Group names of `ws`; only those `member` belongs to when given.
-    async fn group_names(&self, ws: &str, member: Option<&str>) -> StoreResult<Vec<String>>;
+    async fn group_names(
+        &self,
+        ws: &str,
+        member: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
     /// Creates a group owned by `owner`, who becomes its first member.
     async fn create_group(
         &self,

@@ -925,13 +925,17 @@ impl Store for SqlStore {
         .await?))
     }
 
-    async fn list_members(&self, ws: &str) -> StoreResult<Vec<MemberRow>> {
-        read!(self, |c| Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
-            format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 ORDER BY username")
-        ))
+    async fn list_members(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<MemberRow>> {
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(format!(
+            "SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 ORDER BY username LIMIT $2 OFFSET $3"
+        )))
         .bind(ws)
+        .bind(limit)
+        .bind(offset)
         .fetch_all(c)
-        .await?))
+        .await?)
+        })
     }
 
     async fn add_member(&self, ws: &str, m: NewMember, audit: NewAudit) -> StoreResult<AddMember> {
@@ -1096,22 +1100,35 @@ impl Store for SqlStore {
         })
     }
 
-    async fn group_names(&self, ws: &str, member: Option<&str>) -> StoreResult<Vec<String>> {
+    async fn group_names(
+        &self,
+        ws: &str,
+        member: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
         read!(self, |c| Ok(match member {
             Some(u) => {
                 sqlx::query_scalar(
-                    "SELECT group_name FROM group_member WHERE workspace_id = $1 AND username = $2 ORDER BY group_name",
+                    "SELECT group_name FROM group_member WHERE workspace_id = $1 AND username = $2 \
+                     ORDER BY group_name LIMIT $3 OFFSET $4",
                 )
                 .bind(ws)
                 .bind(u)
+                .bind(limit)
+                .bind(offset)
                 .fetch_all(c)
                 .await?
             }
             None => {
-                sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 ORDER BY name")
-                    .bind(ws)
-                    .fetch_all(c)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT name FROM grp WHERE workspace_id = $1 ORDER BY name LIMIT $2 OFFSET $3",
+                )
+                .bind(ws)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(c)
+                .await?
             }
         }))
     }

@@ -25,6 +25,8 @@ db_test!(
         assert_eq!(list[0].members, vec!["admin", "bob"]);
         let names = app.get("/api/w/admins/groups/listnames", &bob).await.json();
         assert_eq!(names, json!(["all", "data-team"]));
+        let names = app.get("/api/w/admins/groups/listnames?page=2&per_page=1", &bob).await.json();
+        assert_eq!(names, json!(["data-team"]));
         let page: Vec<Group> = app.get("/api/w/admins/groups/list?page=2&per_page=1", &bob).await.parse();
         assert_eq!(page[0].name, "data-team");
         assert_eq!(page[0].members, vec!["bob"]);

@@ -48,6 +48,8 @@ db_test!(
         assert_eq!(users.email, "bob@example.com");
         assert_eq!(users.workspaces.len(), 1);
         assert_eq!((users.workspaces[0].id.as_str(), users.workspaces[0].username.as_str()), ("admins", "bob"));
+        let paged: Vec<Workspace> = app.get("/api/workspaces/list?page=2&per_page=1", &app.admin).await.parse();
+        assert_eq!(paged.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["zeta"]);
         let auto = app.get("/api/settings/global/automate_username_creation", &bob).await;
         assert_eq!((auto.content_type.as_str(), auto.body.as_str()), ("application/json", "true"));
     }
@@ -105,6 +107,10 @@ db_test!(
         let bob = app.member_token("admins", "bob@example.com", false).await;
         let list: Vec<User> = app.get("/api/w/admins/users/list", &bob).await.parse();
         assert_eq!(list.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["admin", "bob"]);
+        let second: Vec<User> = app.get("/api/w/admins/users/list?page=2&per_page=1", &bob).await.parse();
+        assert_eq!(second.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["bob"]);
+        let names = app.get("/api/w/admins/users/list_usernames?per_page=1", &bob).await.json();
+        assert_eq!(names, serde_json::json!(["admin"]));
         app.get("/api/w/admins/users/get/admin", &bob).await.assert_text(403, "Require Admin privileges for bob");
         app.get("/api/w/admins/users/get/nobody", &app.admin).await.assert_text(404, "Not found: user \"nobody\" not found in workspace admins");
         app.post("/api/w/admins/users/update/bob", &app.admin, json!({"is_admin": true}))
