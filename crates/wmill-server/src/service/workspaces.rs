@@ -227,14 +227,8 @@ impl Service {
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<Vec<String>> {
-        let (offset, limit) = paginate(page, per_page);
-        Ok(self
-            .store
-            .list_members(m.workspace.as_str(), offset, limit)
-            .await?
-            .into_iter()
-            .map(|r| r.username)
-            .collect())
+        let members = self.list_members(m, page, per_page).await?;
+        Ok(members.into_iter().map(|u| u.username).collect())
     }
 
     async fn existing_member(&self, m: &Member, username: &str) -> Result<MemberRow> {

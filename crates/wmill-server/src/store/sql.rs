@@ -222,6 +222,19 @@ macro_rules! insert_member {
     }};
 }
 
+/// Whether group `$group` of workspace `$ws` exists, read inside `$tx`.
+macro_rules! group_exists {
+    ($tx:ident, $ws:expr, $group:expr) => {{
+        let g: Option<String> =
+            sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 AND name = $2")
+                .bind($ws)
+                .bind($group)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        g.is_some()
+    }};
+}
+
 /// Serialises the superadmin-changing transactions (a row lock on PostgreSQL; SQLite has
 /// a single writer anyway), so two of them cannot both remove "the other" superadmin.
 macro_rules! lock_superadmins {
@@ -1214,13 +1227,7 @@ impl Store for SqlStore {
         audit: NewAudit,
     ) -> StoreResult<GroupAdd> {
         write_tx!(self, |tx| {
-            let g: Option<String> =
-                sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 AND name = $2")
-                    .bind(ws)
-                    .bind(group)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if g.is_none() {
+            if !group_exists!(tx, ws, group) {
                 return Ok(GroupAdd::NoGroup);
             }
             let m: Option<String> = sqlx::query_scalar(
@@ -1258,13 +1265,7 @@ impl Store for SqlStore {
         audit: NewAudit,
     ) -> StoreResult<GroupRemove> {
         write_tx!(self, |tx| {
-            let g: Option<String> =
-                sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 AND name = $2")
-                    .bind(ws)
-                    .bind(group)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if g.is_none() {
+            if !group_exists!(tx, ws, group) {
                 return Ok(GroupRemove::NoGroup);
             }
             let n = sqlx::query("DELETE FROM group_member WHERE workspace_id = $1 AND group_name = $2 AND username = $3")
