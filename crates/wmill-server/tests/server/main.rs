@@ -15,6 +15,7 @@ mod concurrency;
 mod groups;
 mod meta;
 mod permissions;
+mod store;
 mod tokens;
 mod users;
 mod workspaces;
