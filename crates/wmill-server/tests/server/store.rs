@@ -61,6 +61,7 @@ db_test!(
         store.touch_tokens(vec![(hash.clone(), 4_000_000_000_000_000)]).await.unwrap();
         store.touch_tokens(vec![(hash.clone(), 1)]).await.unwrap();
         let list = store.list_tokens(ADMIN_EMAIL, false, 0, 100).await.unwrap();
+        let row = list.iter().find(|r| r.label.as_deref() == Some("t")).unwrap();
         assert_eq!(row.last_used_at, 4_000_000_000_000_000);
         store.touch_tokens(vec![]).await.unwrap();
     }
