@@ -1,0 +1,142 @@
+//! Item 2: authenticated requests per second at 64 connections on loopback, as a ratio to
+//! a bare axum handler loaded by the same wrk in the same run; rounds alternate between the
+//! three targets so that a noisy neighbour hits them alike. Item 1 runs on the same server
+//! and data first.
+
+use serde::Serialize;
+
+use crate::items::cli::{self, CliResult};
+use crate::run::{Backend, Ctx};
+use crate::say;
+use crate::server::{Argon2, Server};
+use crate::util::{Result, median};
+use crate::wrk::{self, Measured, Run, Workload};
+
+/// The endpoints loaded, in the order of each round.
+pub const TARGETS: [(&str, &str); 3] = [
+    ("bare axum", "/"),
+    ("whoami", "/api/users/whoami"),
+    ("groups/list", "/api/w/admins/groups/list"),
+];
+
+/// Item 2 on one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputResult {
+    pub backend: Backend,
+    pub connections: u32,
+    pub threads: u32,
+    /// For each target (in [`TARGETS`] order), one measurement per round.
+    pub runs: Vec<Vec<Measured>>,
+}
+
+impl ThroughputResult {
+    /// Median requests per second of target `t`.
+    pub fn rps(&self, t: usize) -> f64 {
+        median(&self.runs[t].iter().map(Measured::rps).collect::<Vec<_>>())
+    }
+
+    /// The round whose rate is the median, for latencies.
+    pub fn typical(&self, t: usize) -> &Measured {
+        let mut v: Vec<&Measured> = self.runs[t].iter().collect();
+        v.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+        v[v.len() / 2]
+    }
+
+    /// Rate of target `t` over the bare handler's.
+    pub fn ratio(&self, t: usize) -> f64 {
+        self.rps(t) / self.rps(0)
+    }
+}
+
+/// Items 1 and 2 on one database: one server, 20 groups of 10 members.
+pub fn run_with_cli(
+    ctx: &mut Ctx,
+    b: Backend,
+    want_cli: bool,
+    want_load: bool,
+) -> Result<(Option<CliResult>, Option<ThroughputResult>)> {
+    let stage = ctx.stage(b, Argon2::Defaults, &[], "load")?;
+    crate::items::setup_groups(&stage.api, &stage.admin)?;
+    let cli = if want_cli {
+        Some(cli::run(ctx, &stage)?)
+    } else {
+        None
+    };
+    let load = if want_load {
+        say!(
+            "[2] throughput on {} at {} connections: bare axum vs whoami vs groups/list",
+            b.name(),
+            ctx.p.load_connections
+        );
+        let dir = ctx.dir(&format!("load-{}", b.name().to_lowercase()));
+        let baseline = Server::start_baseline(&dir)?;
+        let threads = 2;
+        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); TARGETS.len()];
+        let base_of = |t: usize| {
+            if t == 0 {
+                baseline.url.clone()
+            } else {
+                stage.server().url.clone()
+            }
+        };
+        // Warm-up: connections, caches, the allocator.
+        for (t, (_, path)) in TARGETS.iter().enumerate() {
+            wrk::run(
+                &dir,
+                &format!("warmup-{t}"),
+                &Run {
+                    url: format!("{}{path}", base_of(t)),
+                    token: Some(&stage.admin),
+                    workload: Workload::Get,
+                    threads,
+                    connections: ctx.p.load_connections,
+                    duration: std::time::Duration::from_secs(1),
+                },
+            )?;
+        }
+        for round in 0..ctx.p.load_rounds {
+            for (t, (name, path)) in TARGETS.iter().enumerate() {
+                let m = wrk::run(
+                    &dir,
+                    &format!("round{round}-{t}"),
+                    &Run {
+                        url: format!("{}{path}", base_of(t)),
+                        token: Some(&stage.admin),
+                        workload: Workload::Get,
+                        threads,
+                        connections: ctx.p.load_connections,
+                        duration: ctx.p.load,
+                    },
+                )?;
+                if m.error_count() > 0 {
+                    return Err(format!("{name} had errors under load: {:?}", m.errors));
+                }
+                say!(
+                    "    round {}: {name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+                    round + 1,
+                    m.rps(),
+                    m.p(50.0) / 1e3,
+                    m.p(99.0) / 1e3
+                );
+                runs[t].push(m);
+            }
+        }
+        baseline.stop()?;
+        let r = ThroughputResult {
+            backend: b,
+            connections: ctx.p.load_connections,
+            threads,
+            runs,
+        };
+        say!(
+            "    whoami {:.2}× and groups/list {:.2}× of the bare handler",
+            r.ratio(1),
+            r.ratio(2)
+        );
+        Some(r)
+    } else {
+        None
+    };
+    stage.stop()?;
+    Ok((cli, load))
+}

@@ -1,0 +1,68 @@
+//! `wmill-bench`: the benchmark harness (issue 6). `wmill-bench all` measures, on SQLite
+//! and on PostgreSQL, CLI latency against Windmill's official client, authenticated
+//! throughput against a bare axum handler, isolation under a login storm, the audit log at
+//! 100 k / 1 M / 10 M entries, audited writes and memory, then writes `docs/benchmarks.md`
+//! and its plots. `bench/run` builds the binaries and runs it; `--smoke` runs everything
+//! with tiny sizes in a minute or so, for CI.
+
+mod api;
+mod baseline;
+mod hyperfine;
+mod items;
+mod machine;
+mod pg;
+mod report;
+mod run;
+mod seed;
+mod server;
+mod svg;
+mod util;
+mod wrk;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks of wmill-server and the wmill CLI.
+#[derive(Parser)]
+#[command(name = "wmill-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every benchmark and write the report.
+    All(run::Options),
+    /// Serve a bare axum handler returning a constant string (the throughput limit).
+    Baseline {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::All(opts) => run::all(opts),
+        Cmd::Baseline { listen } => baseline::serve(&listen),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (two levels above this crate).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,453 @@
+//! `wmill-bench all`: sizes, the shared context (binaries, work folder, PostgreSQL), one
+//! fresh server per measurement, every item on every database, then the report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::api::Api;
+use crate::items;
+use crate::machine::{self, Machine};
+use crate::pg::Pg;
+use crate::say;
+use crate::seed::Target;
+use crate::server::{ADMIN_EMAIL, ADMIN_PASSWORD, Argon2, Server, ServerOpts};
+use crate::util::{Context, Result, human_secs};
+
+/// Options of `wmill-bench all`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// Tiny sizes and a second or so per measurement: checks that the harness works.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Where `benchmarks.md` and `bench/` go [default: docs/, or a temporary folder with --smoke].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Use this PostgreSQL server (a fresh database per run) instead of starting a cluster.
+    #[arg(long, env = "WMILL_BENCH_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+    /// Measure SQLite only.
+    #[arg(long)]
+    pub no_postgres: bool,
+    /// Items to run, e.g. `1,2` [default: all six].
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<u8>,
+    /// Folder holding the release `wmill-server` and `wmill` binaries.
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Windmill's official client [default: .ci/official-client/node_modules/.bin/wmill].
+    #[arg(long, env = "WMILL_OFFICIAL_CLIENT")]
+    pub official: Option<PathBuf>,
+    /// Keep the work folder (server logs, wrk scripts and outputs) for inspection.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Sizes and durations of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub smoke: bool,
+    /// hyperfine runs of our CLI / of the official client, and warm-up runs.
+    pub cli_runs_ours: u32,
+    pub cli_runs_official: u32,
+    pub cli_warmup: u32,
+    /// Throughput: seconds per wrk run, rounds of (bare, whoami, groups).
+    pub load: Duration,
+    pub load_rounds: u32,
+    pub load_connections: u32,
+    /// Login storm: raw argon2 measurement, probe runs, storm clients.
+    pub argon2_time: Duration,
+    pub probe: Duration,
+    pub probe_connections: u32,
+    pub probe_delay_ms: u32,
+    pub storm_clients: u32,
+    /// Audit log sizes, seconds per query measurement.
+    pub audit_sizes: Vec<i64>,
+    pub audit_query: Duration,
+    /// Audited writes: seconds per workload, clients.
+    pub writes: Duration,
+    pub write_clients: u32,
+    /// Users created for the memory measurement.
+    pub memory_users: usize,
+}
+
+impl Profile {
+    fn new(smoke: bool) -> Profile {
+        if smoke {
+            Profile {
+                smoke,
+                cli_runs_ours: 2,
+                cli_runs_official: 1,
+                cli_warmup: 0,
+                load: Duration::from_secs(1),
+                load_rounds: 1,
+                load_connections: 64,
+                argon2_time: Duration::from_secs(1),
+                probe: Duration::from_secs(1),
+                probe_connections: 2,
+                probe_delay_ms: 10,
+                storm_clients: 16,
+                audit_sizes: vec![1_000, 3_000, 10_000],
+                audit_query: Duration::from_secs(1),
+                writes: Duration::from_secs(1),
+                write_clients: 32,
+                memory_users: 300,
+            }
+        } else {
+            Profile {
+                smoke,
+                cli_runs_ours: 30,
+                cli_runs_official: 10,
+                cli_warmup: 2,
+                load: Duration::from_secs(8),
+                load_rounds: 3,
+                load_connections: 64,
+                argon2_time: Duration::from_secs(8),
+                probe: Duration::from_secs(15),
+                probe_connections: 4,
+                probe_delay_ms: 10,
+                storm_clients: 16,
+                audit_sizes: vec![100_000, 1_000_000, 10_000_000],
+                audit_query: Duration::from_secs(3),
+                writes: Duration::from_secs(10),
+                write_clients: 32,
+                memory_users: 100_000,
+            }
+        }
+    }
+}
+
+/// A database family the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// What every item needs.
+pub struct Ctx {
+    pub p: Profile,
+    pub work: PathBuf,
+    pub server_bin: PathBuf,
+    pub cli_bin: PathBuf,
+    pub official: PathBuf,
+    pub rt: tokio::runtime::Runtime,
+    pub pg: Option<Pg>,
+    n: u32,
+}
+
+/// A running server on a database of its own, with the superadmin logged in.
+pub struct Stage {
+    pub backend: Backend,
+    server: Option<Server>,
+    pub api: Api,
+    /// The superadmin's session token.
+    pub admin: String,
+    pub target: Target,
+    data_dir: PathBuf,
+    db_url: Option<String>,
+    argon2: Argon2,
+    extra: Vec<String>,
+}
+
+impl Ctx {
+    /// A new folder in the work folder.
+    pub fn dir(&mut self, tag: &str) -> PathBuf {
+        self.n += 1;
+        let d = self.work.join(format!("{:02}-{tag}", self.n));
+        let _ = std::fs::create_dir_all(&d);
+        d
+    }
+
+    /// A fresh server on a fresh database.
+    pub fn stage(
+        &mut self,
+        backend: Backend,
+        argon2: Argon2,
+        extra: &[&str],
+        tag: &str,
+    ) -> Result<Stage> {
+        let data_dir = self.dir(&format!("{tag}-{}", backend.name().to_lowercase()));
+        let db_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let pg = self.pg.as_mut().ctx("PostgreSQL is not available")?;
+                Some(pg.fresh_db(&self.rt, tag)?)
+            }
+        };
+        let target = match &db_url {
+            Some(u) => Target::Postgres(u.clone()),
+            None => Target::Sqlite(data_dir.join("wmill.db")),
+        };
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let server = Server::start(&ServerOpts {
+            bin: &self.server_bin,
+            data_dir: &data_dir,
+            database_url: db_url.as_deref(),
+            argon2,
+            extra: extra.clone(),
+        })?;
+        let api = Api::new(&server.url);
+        let admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
+        Ok(Stage {
+            backend,
+            server: Some(server),
+            api,
+            admin,
+            target,
+            data_dir,
+            db_url,
+            argon2,
+            extra,
+        })
+    }
+}
+
+impl Stage {
+    /// The running server.
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("the server runs between calls")
+    }
+
+    /// Stops the server, runs `f` on its stopped database, starts it again.
+    pub fn with_server_stopped<T>(
+        &mut self,
+        ctx: &Ctx,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if let Some(s) = self.server.take() {
+            s.stop()?;
+        }
+        let out = f()?;
+        let server = Server::start(&ServerOpts {
+            bin: &ctx.server_bin,
+            data_dir: &self.data_dir,
+            database_url: self.db_url.as_deref(),
+            argon2: self.argon2,
+            extra: self.extra.clone(),
+        })?;
+        self.api = Api::new(&server.url);
+        self.server = Some(server);
+        Ok(out)
+    }
+
+    /// Stops the server.
+    pub fn stop(mut self) -> Result<()> {
+        match self.server.take() {
+            Some(s) => s.stop(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Everything measured in one run.
+#[derive(Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub command: String,
+    pub profile: Profile,
+    pub started: String,
+    pub seconds: f64,
+    pub load_at_end: String,
+    pub sqlite_version: String,
+    pub postgres_version: Option<String>,
+    pub postgres_settings: Option<String>,
+    pub cli: Vec<items::cli::CliResult>,
+    pub throughput: Vec<items::throughput::ThroughputResult>,
+    pub storm: Vec<items::storm::StormResult>,
+    pub audit: Vec<items::audit::AuditResult>,
+    pub writes: Vec<items::writes::WritesResult>,
+    pub memory: Vec<items::memory::MemoryResult>,
+}
+
+fn find_official(opts: &Options, root: &Path) -> Result<PathBuf> {
+    let p = opts
+        .official
+        .clone()
+        .unwrap_or_else(|| root.join(".ci/official-client/node_modules/.bin/wmill"));
+    if !p.exists() {
+        return Err(format!(
+            "Windmill's official client is not at {} (run `npm ci` in .ci/official-client, or pass --official)",
+            p.display()
+        ));
+    }
+    Ok(p)
+}
+
+/// `wmill-bench all`.
+pub fn all(opts: Options) -> Result<()> {
+    let started = Instant::now();
+    let root = crate::workspace_root();
+    let p = Profile::new(opts.smoke);
+    let wants = |i: u8| opts.only.is_empty() || opts.only.contains(&i);
+    let bin_dir = opts
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/release"));
+    let server_bin = bin_dir.join("wmill-server");
+    let cli_bin = bin_dir.join("wmill");
+    for b in [&server_bin, &cli_bin] {
+        if !b.exists() {
+            return Err(format!(
+                "{} is missing: build it first (`cargo build --release -p wmill-server -p wmill-cli`, or use bench/run)",
+                b.display()
+            ));
+        }
+    }
+    let official = find_official(&opts, &root)?;
+    machine::ensure_tools(&[("wrk", "wrk"), ("hyperfine", "hyperfine")])?;
+    let out = match &opts.out {
+        Some(o) => o.clone(),
+        None if opts.smoke => {
+            std::env::temp_dir().join(format!("wmill-bench-smoke-{}", std::process::id()))
+        }
+        None => root.join("docs"),
+    };
+    let work = std::env::temp_dir().join(format!("wmill-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).ctx("cannot create the work folder")?;
+    set_mode_755(&work);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .ctx("cannot start the async runtime")?;
+    let machine = machine::describe(
+        &[("wmill-server", &server_bin), ("wmill", &cli_bin)],
+        Some(&official),
+    );
+    say!(
+        "{} run on {} × {} ({:.0} GiB), load {}; work folder {}",
+        if p.smoke { "smoke" } else { "full" },
+        machine.cpus,
+        machine.cpu_model,
+        machine.memory_gib,
+        machine.load_at_start,
+        work.display()
+    );
+    let pg = if opts.no_postgres {
+        None
+    } else {
+        Some(match &opts.postgres_url {
+            Some(u) => Pg::external(u),
+            None => Pg::start_own(&work.join("pg"))?,
+        })
+    };
+    let mut ctx = Ctx {
+        p: p.clone(),
+        work: work.clone(),
+        server_bin,
+        cli_bin,
+        official,
+        rt,
+        pg,
+        n: 0,
+    };
+    let postgres_version = match &ctx.pg {
+        Some(pg) => Some(pg.version(&ctx.rt)?),
+        None => None,
+    };
+    let sqlite_version = ctx.rt.block_on(crate::seed::sqlite_version())?;
+    let backends: Vec<Backend> = if ctx.pg.is_some() {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else {
+        vec![Backend::Sqlite]
+    };
+
+    let mut results = Results {
+        machine,
+        command: command_line(&opts),
+        profile: p.clone(),
+        started: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        seconds: 0.0,
+        load_at_end: String::new(),
+        sqlite_version,
+        postgres_settings: postgres_version
+            .as_ref()
+            .filter(|_| opts.postgres_url.is_none())
+            .map(|_| crate::pg::SETTINGS.to_string()),
+        postgres_version,
+        cli: vec![],
+        throughput: vec![],
+        storm: vec![],
+        audit: vec![],
+        writes: vec![],
+        memory: vec![],
+    };
+
+    let outcome = (|| -> Result<()> {
+        for &b in &backends {
+            if wants(1) || wants(2) {
+                let (cli, tp) = items::throughput::run_with_cli(&mut ctx, b, wants(1), wants(2))?;
+                results.cli.extend(cli);
+                results.throughput.extend(tp);
+            }
+            if wants(3) {
+                results.storm.push(items::storm::run(&mut ctx, b)?);
+            }
+            if wants(5) {
+                results.writes.push(items::writes::run(&mut ctx, b)?);
+            }
+            if wants(6) {
+                results.memory.push(items::memory::run(&mut ctx, b)?);
+            }
+            if wants(4) {
+                results.audit.push(items::audit::run(&mut ctx, b)?);
+            }
+        }
+        Ok(())
+    })();
+
+    if let Some(pg) = ctx.pg.take() {
+        pg.finish(&ctx.rt);
+    }
+    if opts.keep || outcome.is_err() {
+        say!("work folder kept: {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    outcome?;
+
+    results.seconds = started.elapsed().as_secs_f64();
+    results.load_at_end = machine::load_average();
+    crate::report::write(&out, &results)?;
+    say!(
+        "done in {}: {} and {}",
+        human_secs(results.seconds),
+        out.join("benchmarks.md").display(),
+        out.join("bench").display()
+    );
+    Ok(())
+}
+
+fn command_line(opts: &Options) -> String {
+    let mut c = String::from("bench/run");
+    if opts.smoke {
+        c.push_str(" --smoke");
+    }
+    if opts.no_postgres {
+        c.push_str(" --no-postgres");
+    }
+    if !opts.only.is_empty() {
+        let items: Vec<String> = opts.only.iter().map(|i| i.to_string()).collect();
+        c.push_str(&format!(" --only {}", items.join(",")));
+    }
+    c
+}
+
+fn set_mode_755(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    }
+}
