@@ -3,6 +3,7 @@
 //! change does not happen. The store decides no permissions; outcomes that depend on what
 //! is in the database (not found, already a member, last superadmin) come back as values.
 
+pub mod cache;
 pub mod sql;
 
 use async_trait::async_trait;

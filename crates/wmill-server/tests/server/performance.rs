@@ -139,3 +139,248 @@ async fn stored_hashes_of_other_costs_still_verify() {
         );
     }
 }
+
+// ----- the authentication cache (SQLite only) keeps revocation immediate ----------------
+
+mod cache {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::json;
+    use tower::ServiceExt;
+    use wmill_server::store::SqlStore;
+    use wmill_server::store::sql::DbOptions;
+
+    use crate::common::*;
+
+    /// Reads `path` three times with `token`, so that whatever can be cached is.
+    async fn warm(app: &TestApp, path: &str, token: &str) {
+        for _ in 0..3 {
+            app.get(path, token).await.assert_status(200);
+        }
+    }
+
+    async fn group_list(app: &TestApp) -> serde_json::Value {
+        app.get("/api/w/admins/groups/list", &app.admin)
+            .await
+            .json()
+    }
+
+    async fn refused(app: &TestApp, path: &str, token: &str) {
+        app.get(path, token)
+            .await
+            .assert_text(401, "Not authorized: Unauthorized");
+    }
+
+    db_test!(
+        async fn sqlite_caches_and_postgres_does_not(app) {
+            assert_eq!(app.store.caches_auth(), !app.is_postgres());
+        }
+    );
+
+    db_test!(
+        async fn every_revocation_is_refused_on_the_next_request_with_caches_warm(app) {
+            const ME: &str = "/api/users/whoami";
+            const WS_ME: &str = "/api/w/admins/users/whoami";
+            const GROUPS: &str = "/api/w/admins/groups/list";
+            let bob = "bob@example.com";
+            let session = app.member_token("admins", bob, false).await;
+
+            // Token delete.
+            let t = app.mint(&session, json!({"label": "a"})).await;
+            warm(&app, ME, &t).await;
+            warm(&app, WS_ME, &t).await;
+            warm(&app, GROUPS, &t).await;
+            app.delete(&format!("/api/users/tokens/delete/{t}"), &session)
+                .await
+                .assert_status(200);
+            refused(&app, ME, &t).await;
+            refused(&app, GROUPS, &t).await;
+
+            // Logout.
+            warm(&app, ME, &session).await;
+            app.call("POST", "/api/auth/logout", Some(&session), None)
+                .await
+                .assert_status(200);
+            refused(&app, ME, &session).await;
+
+            // Expiry (time passes; nothing is written).
+            let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+            let admin2 = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+            let expiring = app.mint(&admin2, json!({"expiration": soon})).await;
+            warm(&app, ME, &expiring).await;
+            app.clock.advance(Duration::from_secs(2 * 3600));
+            refused(&app, ME, &expiring).await;
+
+            // Disabling the account.
+            let t = app.login(bob, PASSWORD).await;
+            warm(&app, ME, &t).await;
+            warm(&app, GROUPS, &t).await;
+            app.post(&format!("/api/users/update/{bob}"), &app.admin, json!({"disabled": true}))
+                .await
+                .assert_status(200);
+            refused(&app, ME, &t).await;
+            refused(&app, GROUPS, &t).await;
+            app.post(&format!("/api/users/update/{bob}"), &app.admin, json!({"disabled": false}))
+                .await
+                .assert_status(200);
+            refused(&app, ME, &t).await;
+
+            // Disabling the membership, then removing the member: workspace routes refuse
+            // at once; the pinned token is gone with the membership.
+            let t = app.login(bob, PASSWORD).await;
+            let pinned = app.mint(&t, json!({"workspace_id": "admins"})).await;
+            warm(&app, GROUPS, &t).await;
+            warm(&app, GROUPS, &pinned).await;
+            app.post("/api/w/admins/users/update/bob", &app.admin, json!({"disabled": true}))
+                .await
+                .assert_status(200);
+            refused(&app, GROUPS, &t).await;
+            app.post("/api/w/admins/users/update/bob", &app.admin, json!({"disabled": false}))
+                .await
+                .assert_status(200);
+            warm(&app, GROUPS, &t).await;
+            app.delete("/api/w/admins/users/delete/bob", &app.admin)
+                .await
+                .assert_status(200);
+            refused(&app, GROUPS, &t).await;
+            refused(&app, GROUPS, &pinned).await;
+            warm(&app, ME, &t).await;
+
+            // Demotion from superadmin takes effect on the next request.
+            app.post(&format!("/api/users/update/{bob}"), &app.admin, json!({"is_super_admin": true}))
+                .await
+                .assert_status(200);
+            warm(&app, "/api/users/list_as_super_admin", &t).await;
+            app.post(&format!("/api/users/update/{bob}"), &app.admin, json!({"is_super_admin": false}))
+                .await
+                .assert_status(200);
+            app.get("/api/users/list_as_super_admin", &t)
+                .await
+                .assert_status(401);
+
+            // Deleting the account.
+            warm(&app, ME, &t).await;
+            app.delete(&format!("/api/users/delete/{bob}"), &app.admin)
+                .await
+                .assert_status(200);
+            refused(&app, ME, &t).await;
+        }
+    );
+
+    db_test!(
+        async fn group_lists_follow_every_change(app) {
+            app.add_member("admins", "carol@example.com", false).await;
+            app.post("/api/w/admins/groups/create", &app.admin, json!({"name": "ops"}))
+                .await
+                .assert_status(200);
+            let before = group_list(&app).await;
+            assert_eq!(group_list(&app).await, before);
+            app.post("/api/w/admins/groups/adduser/ops", &app.admin, json!({"username": "carol"}))
+                .await
+                .assert_status(200);
+            let after = group_list(&app).await;
+            let ops = after.as_array().unwrap().iter().find(|g| g["name"] == "ops").unwrap();
+            assert_eq!(ops["members"], json!(["admin", "carol"]));
+            app.post("/api/w/admins/groups/update/ops", &app.admin, json!({"summary": "on call"}))
+                .await
+                .assert_status(200);
+            let after = group_list(&app).await;
+            let ops = after.as_array().unwrap().iter().find(|g| g["name"] == "ops").unwrap();
+            assert_eq!(ops["summary"], "on call");
+            app.delete("/api/w/admins/groups/delete/ops", &app.admin)
+                .await
+                .assert_status(200);
+            let after = group_list(&app).await;
+            assert!(after.as_array().unwrap().iter().all(|g| g["name"] != "ops"));
+        }
+    );
+
+    db_test!(
+        async fn a_read_in_flight_never_brings_a_revoked_token_back(app) {
+            // Readers hammer a token while unrelated writes keep emptying the cache (so
+            // that reads of the database are in flight all the time) and the token is
+            // deleted: once the deletion has answered, every request that starts
+            // afterwards is refused, whatever was in flight.
+            let stop = Arc::new(AtomicBool::new(false));
+            let churn = {
+                let (router, stop, admin) = (app.app.clone(), stop.clone(), app.admin.clone());
+                tokio::spawn(async move {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        let req = Request::post(format!("/api/users/update/{ADMIN_EMAIL}"))
+                            .header("authorization", format!("Bearer {admin}"))
+                            .header("content-type", "application/json")
+                            .body(Body::from(json!({"name": format!("Admin {i}")}).to_string()))
+                            .unwrap();
+                        let _ = router.clone().oneshot(req).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            for round in 0..30 {
+                let t = app.mint(&app.admin, json!({"label": format!("r{round}")})).await;
+                let done = Arc::new(AtomicBool::new(false));
+                let readers: Vec<_> = (0..6)
+                    .map(|_| {
+                        let (router, done, t) = (app.app.clone(), done.clone(), t.clone());
+                        tokio::spawn(async move {
+                            while !done.load(Ordering::Relaxed) {
+                                let req = Request::get("/api/users/whoami")
+                                    .header("authorization", format!("Bearer {t}"))
+                                    .body(Body::empty())
+                                    .unwrap();
+                                let _ = router.clone().oneshot(req).await;
+                                // A cached answer never waits: give the others their turn.
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                app.delete(&format!("/api/users/tokens/delete/{t}"), &app.admin)
+                    .await
+                    .assert_status(200);
+                for _ in 0..30 {
+                    refused(&app, "/api/users/whoami", &t).await;
+                }
+                done.store(true, Ordering::Relaxed);
+                for r in readers {
+                    r.await.unwrap();
+                }
+                refused(&app, "/api/users/whoami", &t).await;
+            }
+            stop.store(true, Ordering::Relaxed);
+            churn.await.unwrap();
+        }
+    );
+
+    #[tokio::test]
+    async fn one_server_at_a_time_on_a_sqlite_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DbOptions {
+            url: "wmill.db".into(),
+            max_connections: 2,
+            statement_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+        };
+        let first = SqlStore::connect(&opts, dir.path()).await.unwrap();
+        assert!(first.caches_auth());
+        let second = SqlStore::connect(&opts, dir.path()).await;
+        let err = second
+            .err()
+            .expect("a second store on the same file is refused");
+        assert!(
+            err.contains("another wmill-server is using the SQLite database"),
+            "{err}"
+        );
+        first.close().await;
+        drop(first);
+        let again = SqlStore::connect(&opts, dir.path()).await.unwrap();
+        assert!(again.caches_auth());
+    }
+}

@@ -1,0 +1,174 @@
+//! An in-process cache of what authenticating a request reads (token → caller, account,
+//! workspace membership), and of group lists, for a server that is provably alone on its
+//! database: SQLite,
+//! whose lock file the store holds for as long as it runs, so that no other `wmill-server`
+//! can open that database. PostgreSQL never gets one: other instances change the database
+//! behind this one's back, and revocation must be immediate on every instance.
+//!
+//! Revocation stays immediate here too. Every write transaction that may change a cached
+//! row empties the cache once it has committed, before its caller is answered (the only
+//! ones that do not only add rows the cache cannot hold: new tokens, audit entries, or
+//! touch a column it does not hold: `last_used_at`); and a read that raced with a write
+//! never stores what it read: it notes the generation before reading, and stores only if
+//! no write has bumped it since (both under one lock).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{AccountRow, GroupRow, MemberRow, TokenAuthRow};
+
+/// Entries kept at most per kind; past that the map is emptied and refills with what is in
+/// use, so that memory stays bounded whatever the number of users and tokens.
+pub const MAX_ENTRIES: usize = 20_000;
+
+#[derive(Default)]
+struct Inner {
+    generation: u64,
+    tokens: HashMap<String, TokenAuthRow>,
+    accounts: HashMap<String, AccountRow>,
+    /// Keyed by `workspace \0 email`.
+    members: HashMap<String, MemberRow>,
+    /// Pages of group lists, keyed by `workspace \0 offset \0 limit`.
+    groups: HashMap<String, Vec<GroupRow>>,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct AuthCache {
+    inner: Mutex<Inner>,
+}
+
+fn member_key(ws: &str, email: &str) -> String {
+    format!("{ws}\0{email}")
+}
+
+fn put<V>(map: &mut HashMap<String, V>, key: String, value: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+impl AuthCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters (inserts and clears are whole), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The generation a read starts from; pass it back when storing what was read.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Forgets everything. Called after every write transaction, committed or not.
+    pub fn invalidate(&self) {
+        let mut i = self.lock();
+        i.generation += 1;
+        i.tokens.clear();
+        i.accounts.clear();
+        i.members.clear();
+        i.groups.clear();
+    }
+
+    pub fn token(&self, hash: &str) -> Option<TokenAuthRow> {
+        self.lock().tokens.get(hash).cloned()
+    }
+
+    /// Stores a token read at generation `since`, unless a write happened since.
+    pub fn put_token(&self, since: u64, hash: &str, row: &TokenAuthRow) {
+        let mut i = self.lock();
+        if i.generation == since {
+            put(&mut i.tokens, hash.to_string(), row.clone());
+        }
+    }
+
+    pub fn account(&self, email: &str) -> Option<AccountRow> {
+        self.lock().accounts.get(email).cloned()
+    }
+
+    /// Stores an account read at generation `since`, unless a write happened since.
+    pub fn put_account(&self, since: u64, email: &str, row: &AccountRow) {
+        let mut i = self.lock();
+        if i.generation == since {
+            put(&mut i.accounts, email.to_string(), row.clone());
+        }
+    }
+
+    pub fn member(&self, ws: &str, email: &str) -> Option<MemberRow> {
+        self.lock().members.get(&member_key(ws, email)).cloned()
+    }
+
+    /// Stores a membership read at generation `since`, unless a write happened since.
+    pub fn put_member(&self, since: u64, ws: &str, email: &str, row: &MemberRow) {
+        let mut i = self.lock();
+        if i.generation == since {
+            put(&mut i.members, member_key(ws, email), row.clone());
+        }
+    }
+
+    pub fn groups(&self, ws: &str, offset: i64, limit: i64) -> Option<Vec<GroupRow>> {
+        self.lock()
+            .groups
+            .get(&format!("{ws}\0{offset}\0{limit}"))
+            .cloned()
+    }
+
+    /// Stores a page of groups read at generation `since`, unless a write happened since.
+    pub fn put_groups(&self, since: u64, ws: &str, offset: i64, limit: i64, rows: &[GroupRow]) {
+        let mut i = self.lock();
+        if i.generation == since {
+            put(
+                &mut i.groups,
+                format!("{ws}\0{offset}\0{limit}"),
+                rows.to_vec(),
+            );
+        }
+    }
+
+    /// Entries held now (tokens, accounts, memberships).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let i = self.lock();
+        (i.tokens.len(), i.accounts.len(), i.members.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(email: &str) -> TokenAuthRow {
+        TokenAuthRow {
+            email: email.into(),
+            prefix: "wm_0123456".into(),
+            label: None,
+            expiration: None,
+            workspace_id: None,
+            super_admin: false,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_with_a_write_is_not_stored() {
+        let c = AuthCache::default();
+        let since = c.generation();
+        c.invalidate(); // a write committed while the read was in flight
+        c.put_token(since, "h", &row("a@x.io"));
+        assert!(c.token("h").is_none());
+        let since = c.generation();
+        c.put_token(since, "h", &row("a@x.io"));
+        assert_eq!(c.token("h").unwrap().email, "a@x.io");
+        c.invalidate();
+        assert!(c.token("h").is_none(), "every write empties the cache");
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let c = AuthCache::default();
+        for i in 0..(MAX_ENTRIES + 10) {
+            c.put_token(c.generation(), &format!("h{i}"), &row("a@x.io"));
+        }
+        assert!(c.sizes().0 <= MAX_ENTRIES);
+    }
+}
