@@ -296,67 +296,104 @@ enum Bind {
     I(i64),
 }
 
-/// Builds the audit list query: `(sql, binds)`.
-fn audit_query(f: &AuditFilter) -> (String, Vec<Bind>) {
-    let mut sql = String::from(
-        "SELECT id, workspace_id, timestamp, username, email, operation, action_kind, resource, \
-         parameters FROM audit WHERE 1 = 1",
-    );
-    let mut binds = Vec::new();
+const AUDIT_COLUMNS: &str =
+    "id, workspace_id, timestamp, username, email, operation, action_kind, resource, parameters";
+
+/// Appends `f`'s conditions to `sql`; with `only_op`, the operation conditions become
+/// `operation = only_op`.
+fn audit_conditions(
+    sql: &mut String,
+    binds: &mut Vec<Bind>,
+    f: &AuditFilter,
+    only_op: Option<&str>,
+) {
     let mut push = |sql: &mut String, clause: &str, b: Bind| {
         binds.push(b);
         sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
     };
     if let Some(ws) = &f.workspace_id {
-        push(&mut sql, " AND workspace_id = ?", Bind::S(ws.clone()));
+        push(sql, " AND workspace_id = ?", Bind::S(ws.clone()));
     }
     if let Some(u) = &f.username {
-        push(&mut sql, " AND username = ?", Bind::S(u.clone()));
+        push(sql, " AND username = ?", Bind::S(u.clone()));
     }
     if let Some(t) = f.before {
-        push(&mut sql, " AND timestamp <= ?", Bind::I(t));
+        push(sql, " AND timestamp <= ?", Bind::I(t));
     }
     if let Some(t) = f.after {
-        push(&mut sql, " AND timestamp > ?", Bind::I(t));
+        push(sql, " AND timestamp > ?", Bind::I(t));
     }
-    if let Some(op) = &f.operation {
-        // Exact, or a dotted prefix: `users` matches `users.x` — the range ["users.", "users/")
-        // is index-friendly on both databases ('/' follows '.').
-        push(&mut sql, " AND (operation = ?", Bind::S(op.clone()));
-        push(&mut sql, " OR (operation >= ?", Bind::S(format!("{op}.")));
-        push(&mut sql, " AND operation < ?))", Bind::S(format!("{op}/")));
-    }
-    if !f.operations.is_empty() {
-        sql.push_str(" AND operation IN (");
-        for (i, op) in f.operations.iter().enumerate() {
-            push(
-                &mut sql,
-                if i == 0 { "?" } else { ", ?" },
-                Bind::S(op.clone()),
-            );
+    if let Some(op) = only_op {
+        push(sql, " AND operation = ?", Bind::S(op.to_string()));
+    } else {
+        if let Some(op) = &f.operation {
+            // Exact, or a dotted prefix: `users` matches `users.x` — the range
+            // ["users.", "users/") is index-friendly on both databases ('/' follows '.').
+            push(sql, " AND (operation = ?", Bind::S(op.clone()));
+            push(sql, " OR (operation >= ?", Bind::S(format!("{op}.")));
+            push(sql, " AND operation < ?))", Bind::S(format!("{op}/")));
         }
-        sql.push(')');
+        if !f.operations.is_empty() {
+            sql.push_str(" AND operation IN (");
+            for (i, op) in f.operations.iter().enumerate() {
+                push(sql, if i == 0 { "?" } else { ", ?" }, Bind::S(op.clone()));
+            }
+            sql.push(')');
+        }
     }
     for op in &f.exclude_operations {
-        push(&mut sql, " AND operation <> ?", Bind::S(op.clone()));
+        push(sql, " AND operation <> ?", Bind::S(op.clone()));
     }
     if let Some(r) = &f.resource {
-        push(&mut sql, " AND resource = ?", Bind::S(r.clone()));
+        push(sql, " AND resource = ?", Bind::S(r.clone()));
     }
     if let Some(k) = f.action_kind {
-        push(
-            &mut sql,
-            " AND action_kind = ?",
-            Bind::S(k.as_str().to_string()),
-        );
+        push(sql, " AND action_kind = ?", Bind::S(k.as_str().to_string()));
     }
     if let Some(id) = f.before_id {
-        push(&mut sql, " AND id < ?", Bind::I(id));
+        push(sql, " AND id < ?", Bind::I(id));
     }
-    push(&mut sql, " ORDER BY id DESC LIMIT ?", Bind::I(f.limit));
-    push(&mut sql, " OFFSET ?", Bind::I(f.offset));
+}
+
+/// Builds the audit list query: `(sql, binds)`. With `branches` (the operations a prefix or
+/// a list stands for, see `list_audit`), one branch per operation, each served in id order
+/// by the `(workspace_id, operation, id)` index and cut at `offset + limit` rows, merged:
+/// the cost no longer depends on how rare the operations are or on the planner's guesses
+/// (one plan of `operation IN (…) ORDER BY id` sorts every matching row).
+fn audit_query(f: &AuditFilter, branches: Option<&[String]>) -> (String, Vec<Bind>) {
+    let mut binds = Vec::new();
+    let mut sql = String::new();
+    match branches {
+        None => {
+            sql.push_str(&format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"));
+            audit_conditions(&mut sql, &mut binds, f, None);
+        }
+        Some(ops) => {
+            for (i, op) in ops.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str(&format!(
+                    "SELECT * FROM (SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"
+                ));
+                audit_conditions(&mut sql, &mut binds, f, Some(op));
+                binds.push(Bind::I(f.offset.saturating_add(f.limit)));
+                sql.push_str(&format!(
+                    " ORDER BY id DESC LIMIT ${}) AS b{i}",
+                    binds.len()
+                ));
+            }
+        }
+    }
+    binds.push(Bind::I(f.limit));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", binds.len()));
+    binds.push(Bind::I(f.offset));
+    sql.push_str(&format!(" OFFSET ${}", binds.len()));
     (sql, binds)
 }
+
+/// Most branches an audit query is split into; past that, one query.
+const MAX_AUDIT_BRANCHES: usize = 64;
 
 const ACCOUNT_COLUMNS: &str = "a.email, a.password_hash, a.super_admin, a.name, a.company, a.disabled, \
      a.first_time_user, u.username, a.created_at FROM account a LEFT JOIN username u ON u.email = a.email";
@@ -1420,7 +1457,51 @@ impl Store for SqlStore {
     }
 
     async fn list_audit(&self, f: AuditFilter) -> StoreResult<Vec<AuditRow>> {
-        let (sql, binds) = audit_query(&f);
+        // Within a workspace, an operation prefix or list becomes the operations it stands
+        // for: the prefix's own name, and those under it found by a skip scan of the
+        // `(workspace_id, operation, id)` index (one index probe per distinct operation).
+        let mut branches: Option<Vec<String>> = match (&f.workspace_id, &f.operation) {
+            (Some(ws), Some(op)) if f.operations.is_empty() => {
+                let under: Vec<Option<String>> = read!(self, |c| {
+                    sqlx::query_scalar(
+                        "WITH RECURSIVE ops(op) AS ( \
+                           SELECT MIN(operation) FROM audit \
+                           WHERE workspace_id = $1 AND operation >= $2 AND operation < $3 \
+                           UNION ALL \
+                           SELECT (SELECT MIN(operation) FROM audit \
+                                   WHERE workspace_id = $1 AND operation > ops.op AND operation < $3) \
+                           FROM ops WHERE ops.op IS NOT NULL) \
+                         SELECT op FROM ops WHERE op IS NOT NULL LIMIT $4",
+                    )
+                    .bind(ws)
+                    .bind(format!("{op}."))
+                    .bind(format!("{op}/"))
+                    .bind(MAX_AUDIT_BRANCHES as i64)
+                    .fetch_all(c)
+                    .await?
+                });
+                let mut ops = vec![op.clone()];
+                ops.extend(under.into_iter().flatten());
+                Some(ops)
+            }
+            (Some(_), None) if !f.operations.is_empty() => {
+                let mut ops = f.operations.clone();
+                ops.sort();
+                ops.dedup();
+                Some(ops)
+            }
+            _ => None,
+        };
+        if let Some(ops) = &mut branches {
+            ops.retain(|o| !f.exclude_operations.contains(o));
+            if ops.is_empty() {
+                return Ok(Vec::new());
+            }
+            if ops.len() > MAX_AUDIT_BRANCHES {
+                branches = None;
+            }
+        }
+        let (sql, binds) = audit_query(&f, branches.as_deref());
         read!(self, |c| {
             let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql.as_str()));
             for b in &binds {

@@ -384,3 +384,95 @@ mod cache {
         assert!(again.caches_auth());
     }
 }
+
+// ----- audit filters on operations are split into index-served branches ------------------
+
+mod audit {
+    use wmill_api::{ActionKind, AuditLog};
+    use wmill_server::store::{NewAudit, Store};
+
+    use crate::common::*;
+
+    type Case = (String, Box<dyn Fn(&AuditLog) -> bool>);
+
+    db_test!(
+        async fn operation_filters_agree_with_the_whole_log(app) {
+            const OPS: [&str; 9] = [
+                "group", "group.create", "group.adduser", "group.x.y", "group-x", "groupx",
+                "users.login", "users.token.create", "workspaces.create",
+            ];
+            const KINDS: [ActionKind; 3] = [ActionKind::Create, ActionKind::Update, ActionKind::Delete];
+            for i in 0..270_i64 {
+                let n = i as usize;
+                app.store
+                    .record_audit(NewAudit {
+                        workspace_id: if n % 5 == 0 { "other" } else { "admins" }.into(),
+                        timestamp: 1_700_000_000_000_000 + i * 1_000_000,
+                        username: format!("u{}", n % 7),
+                        email: None,
+                        operation: OPS[n % OPS.len()],
+                        action_kind: KINDS[n % KINDS.len()],
+                        resource: None,
+                        parameters: None,
+                    })
+                    .await
+                    .unwrap();
+            }
+            let all: Vec<AuditLog> = app
+                .get("/api/w/admins/audit/list?per_page=10000", &app.admin)
+                .await
+                .parse();
+            assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+            let mid = all[all.len() / 2].id;
+            let prefix = |p: &'static str| move |a: &AuditLog| {
+                a.operation == p || a.operation.starts_with(&format!("{p}."))
+            };
+            let cases: Vec<Case> = vec![
+                ("operation=group".into(), Box::new(prefix("group"))),
+                ("operation=group.x".into(), Box::new(prefix("group.x"))),
+                ("operation=group.create".into(), Box::new(prefix("group.create"))),
+                ("operation=nothing".into(), Box::new(|_| false)),
+                (
+                    "operations=group-x,users.login,users.login".into(),
+                    Box::new(|a| a.operation == "group-x" || a.operation == "users.login"),
+                ),
+                (
+                    "operation=group&exclude_operations=group.create".into(),
+                    Box::new(move |a| prefix("group")(a) && a.operation != "group.create"),
+                ),
+                (
+                    "operation=users&username=u3".into(),
+                    Box::new(move |a| prefix("users")(a) && a.username == "u3"),
+                ),
+                (
+                    "operation=group&action_kind=update".into(),
+                    Box::new(move |a| prefix("group")(a) && a.action_kind == ActionKind::Update),
+                ),
+                (
+                    format!("operation=group&before_id={mid}"),
+                    Box::new(move |a| prefix("group")(a) && a.id < mid),
+                ),
+                (
+                    "operations=groupx,workspaces.create&before_id=100000".into(),
+                    Box::new(|a| a.operation == "groupx" || a.operation == "workspaces.create"),
+                ),
+            ];
+            for (query, keep) in &cases {
+                let expected: Vec<i64> = all.iter().filter(|a| keep(a)).map(|a| a.id).collect();
+                for page in 1..=4 {
+                    let got: Vec<AuditLog> = app
+                        .get(
+                            &format!("/api/w/admins/audit/list?{query}&per_page=7&page={page}"),
+                            &app.admin,
+                        )
+                        .await
+                        .parse();
+                    let got: Vec<i64> = got.iter().map(|a| a.id).collect();
+                    let want: Vec<i64> =
+                        expected.iter().copied().skip((page - 1) * 7).take(7).collect();
+                    assert_eq!(got, want, "{query}, page {page}");
+                }
+            }
+        }
+    );
+}
