@@ -385,18 +385,16 @@ mod cache {
     }
 }
 
-// ----- audit filters on operations are split into index-served branches ------------------
+// ----- audit queries: operations split into index-served branches, users by their index --
 
 mod audit {
     use wmill_api::{ActionKind, AuditLog};
     use wmill_server::store::{NewAudit, Store};
 
-    use crate::common::*;
-
     type Case = (String, Box<dyn Fn(&AuditLog) -> bool>);
 
     db_test!(
-        async fn operation_filters_agree_with_the_whole_log(app) {
+        async fn filters_agree_with_the_whole_log(app) {
             const OPS: [&str; 9] = [
                 "group", "group.create", "group.adduser", "group.x.y", "group-x", "groupx",
                 "users.login", "users.token.create", "workspaces.create",
@@ -406,7 +404,7 @@ mod audit {
                 let n = i as usize;
                 app.store
                     .record_audit(NewAudit {
-                        workspace_id: if n % 5 == 0 { "other" } else { "admins" }.into(),
+                        workspace_id: if n.is_multiple_of(5) { "other" } else { "admins" }.into(),
                         timestamp: 1_700_000_000_000_000 + i * 1_000_000,
                         username: format!("u{}", n % 7),
                         email: None,
@@ -427,7 +425,19 @@ mod audit {
             let prefix = |p: &'static str| move |a: &AuditLog| {
                 a.operation == p || a.operation.starts_with(&format!("{p}."))
             };
+            let at = all[all.len() / 3].timestamp;
+            let after = at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
             let cases: Vec<Case> = vec![
+                (
+                    format!("username=u3&after={after}"),
+                    Box::new(move |a| a.username == "u3" && a.timestamp > at),
+                ),
+                (
+                    format!("username=u2&before_id={mid}&action_kind=Create"),
+                    Box::new(move |a| {
+                        a.username == "u2" && a.id < mid && a.action_kind == ActionKind::Create
+                    }),
+                ),
                 ("operation=group".into(), Box::new(prefix("group"))),
                 ("operation=group.x".into(), Box::new(prefix("group.x"))),
                 ("operation=group.create".into(), Box::new(prefix("group.create"))),
