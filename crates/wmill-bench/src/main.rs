@@ -41,6 +41,15 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// Print SQLite's plan for a query on a database file (with the server's SQLite).
+    Explain {
+        /// The SQLite database file.
+        db: PathBuf,
+        /// The query, with `?` parameters.
+        sql: String,
+        /// The parameters, in order (integers when they parse as such).
+        params: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::All(opts) => run::all(opts),
         Cmd::Baseline { listen } => baseline::serve(&listen),
+        Cmd::Explain { db, sql, params } => seed::explain(&db, &sql, &params),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
