@@ -294,6 +294,9 @@ pub fn all(opts: Options) -> Result<()> {
         .bin_dir
         .clone()
         .unwrap_or_else(|| root.join("target/release"));
+    // Absolute: the CLIs run from a folder of their own.
+    let bin_dir =
+        std::fs::canonicalize(&bin_dir).ctx(format!("no binaries folder {}", bin_dir.display()))?;
     let server_bin = bin_dir.join("wmill-server");
     let cli_bin = bin_dir.join("wmill");
     for b in [&server_bin, &cli_bin] {

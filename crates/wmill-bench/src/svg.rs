@@ -95,6 +95,8 @@ pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    /// Index into the palette (lines that belong together share a colour).
+    pub color: usize,
 }
 
 /// A line chart.
@@ -121,8 +123,10 @@ fn header(out: &mut String, h: f64, title: &str) {
 
 /// Renders a line chart.
 pub fn line(c: &Line) -> String {
-    let h = 420.0;
-    let (l, r, t, b) = (70.0, 190.0, 40.0, 55.0);
+    // The legend goes under the plot, two entries a row.
+    let legend_rows = c.series.len().div_ceil(2) as f64;
+    let (l, r, t, b) = (70.0, 30.0, 40.0, 60.0 + 20.0 * legend_rows);
+    let h = 380.0 + 20.0 * legend_rows;
     let (pw, ph) = (W - l - r, h - t - b);
     let pts = c.series.iter().flat_map(|s| s.points.iter());
     let fin = |v: &f64| v.is_finite() && (*v > 0.0 || !matches!(c.y, Scale::Log));
@@ -169,13 +173,13 @@ pub fn line(c: &Line) -> String {
 <text x="{}" y="{}" text-anchor="middle">{}</text>
 <text transform="translate(18,{}) rotate(-90)" text-anchor="middle">{}</text>"##,
         l + pw / 2.0,
-        h - 12.0,
+        t + ph + 34.0,
         esc(&c.x_label),
         t + ph / 2.0,
         esc(&c.y_label)
     );
     for (i, s) in c.series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = COLORS[s.color % COLORS.len()];
         let dash = if s.dashed {
             r#" stroke-dasharray="6,4""#
         } else {
@@ -202,13 +206,13 @@ pub fn line(c: &Line) -> String {
                 );
             }
         }
-        let ly = t + 10.0 + i as f64 * 20.0;
+        let lx = l + (i % 2) as f64 * (pw / 2.0);
+        let ly = t + ph + 52.0 + (i / 2) as f64 * 20.0;
         let _ = writeln!(
             out,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
-            l + pw + 12.0,
-            l + pw + 34.0,
-            l + pw + 40.0,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+            lx + 24.0,
+            lx + 30.0,
             ly + 4.0,
             esc(&s.name)
         );
@@ -335,6 +339,7 @@ mod tests {
                 name: "a".into(),
                 points: vec![(50.0, 1.0), (99.0, 10.0), (100.0, 30.0)],
                 dashed: false,
+                color: 0,
             }],
         });
         assert!(l.starts_with("<svg") && l.trim_end().ends_with("</svg>"));

@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::items::cli::{self, CliResult};
 use crate::run::{Backend, Ctx};
 use crate::say;
-use crate::server::{Argon2, Server};
+use crate::seed::Target;
+use crate::server::{Argon2, Server, ServerOpts};
 use crate::util::{Result, median};
 use crate::wrk::{self, Measured, Run, Workload};
 
@@ -27,7 +28,13 @@ pub struct ThroughputResult {
     pub threads: u32,
     /// For each target (in [`TARGETS`] order), one measurement per round.
     pub runs: Vec<Vec<Measured>>,
+    /// PostgreSQL only: whoami against a second server on the same database, by the size
+    /// of its connection pool.
+    pub pool_sweep: Vec<(u32, Measured)>,
 }
+
+/// Pool sizes tried on PostgreSQL (the default is 16).
+pub const POOL_SIZES: [u32; 4] = [4, 8, 16, 32];
 
 impl ThroughputResult {
     /// Median requests per second of target `t`.
@@ -122,11 +129,39 @@ pub fn run_with_cli(
             }
         }
         baseline.stop()?;
+        let mut pool_sweep = Vec::new();
+        if let Target::Postgres(url) = &stage.target {
+            for n in POOL_SIZES {
+                let other = Server::start(&ServerOpts {
+                    bin: &ctx.server_bin,
+                    data_dir: &dir.join(format!("pool-{n}")),
+                    database_url: Some(url),
+                    argon2: Argon2::Defaults,
+                    extra: vec!["--db-max-connections".into(), n.to_string()],
+                })?;
+                let m = wrk::run(
+                    &dir,
+                    &format!("pool-{n}"),
+                    &Run {
+                        url: format!("{}/api/users/whoami", other.url),
+                        token: Some(&stage.admin),
+                        workload: Workload::Get,
+                        threads,
+                        connections: ctx.p.load_connections,
+                        duration: ctx.p.load,
+                    },
+                )?;
+                other.stop()?;
+                say!("    whoami with a pool of {n}: {:.0} req/s", m.rps());
+                pool_sweep.push((n, m));
+            }
+        }
         let r = ThroughputResult {
             backend: b,
             connections: ctx.p.load_connections,
             threads,
             runs,
+            pool_sweep,
         };
         say!(
             "    whoami {:.2}× and groups/list {:.2}× of the bare handler",
