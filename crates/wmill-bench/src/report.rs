@@ -681,17 +681,17 @@ fn item3(d: &mut Doc, r: &Results) {
                  the probes' own requests, on the same two cores.",
             ),
             Backend::Postgres => why.push_str(
-                "Each read makes two or three round trips to PostgreSQL backend processes, \
-                 and each hop waits for a core that both hashing threads keep busy: the \
-                 kernel's scheduler (EEVDF on this kernel) lets a niced thread finish a slice \
-                 of a few milliseconds before a woken thread runs, and a read that needs five \
-                 wake-ups (server, backend, server, backend, server) collects several of them \
-                 at the tail. Logins, too, need the database (the account read, then the \
-                 token and audit write, committed with fsync), so they queue behind the same \
-                 hops. Fewer hashing threads would make room for reads but cut the login rate \
-                 in proportion; a stronger scheduling class for the hashing threads \
-                 (SCHED_IDLE) has no safe Rust interface in the dependencies we have, and \
-                 this crate forbids unsafe code.",
+                "Each read makes two or three round trips to PostgreSQL backend processes: \
+                 five wake-ups (server, backend, server, backend, server) instead of one, and \
+                 during the storm each of them may wait for a core that the two hashing \
+                 threads keep busy until the kernel pre-empts one. A lower priority shortens \
+                 those waits but does not remove them (nice 19 measured no better than 10 \
+                 during development), and the tail collects several of them. The logins need \
+                 the database too (the account read, then the token and audit entries, \
+                 committed with an fsync), on the same cores. Fewer hashing threads would make \
+                 room for reads but cut the login rate in proportion; the scheduling class \
+                 that would let any read pre-empt a hash at once (SCHED_IDLE) has no safe \
+                 interface in the crates we depend on, and the workspace forbids unsafe code.",
             ),
         }
         d.p(why);
@@ -792,7 +792,12 @@ fn item4(d: &mut Doc, r: &Results) {
     for a in &r.audit {
         for (i, (f, _)) in a.filters().iter().enumerate() {
             series.push(Series {
-                name: format!("{f} ({})", a.backend.name()),
+                // One legend entry a filter: PostgreSQL's lines are the dashed ones.
+                name: if a.backend == Backend::Postgres && r.audit.len() > 1 {
+                    String::new()
+                } else {
+                    f.clone()
+                },
                 points: a
                     .p50s(f)
                     .iter()
@@ -931,10 +936,12 @@ fn item6(d: &mut Doc, r: &Results) {
          Idle: a fresh server after its bootstrap. After {} users: a fresh server (cheapest \
          argon2 parameters, since {} hashes at the default cost would take most of an hour \
          on two cores and hashing is not what is measured) that has created them through \
-         the API, listed them all, and seen each log in and call whoami once. Peaks during \
-         items 3 and 5: the high-water mark of those runs' servers.",
+         the API, listed them all, and seen {} of them (more than its cache keeps) log in \
+         and call whoami once. Peaks during items 3 and 5: the high-water mark of those \
+         runs' servers.",
         thousands(users as f64),
-        thousands(users as f64)
+        thousands(users as f64),
+        thousands(r.memory.first().map_or(0, |m| m.logins) as f64)
     ));
     let mut rows = Vec::new();
     for b in [Backend::Sqlite, Backend::Postgres] {

@@ -68,8 +68,9 @@ pub struct Profile {
     /// Audited writes: seconds per workload, clients.
     pub writes: Duration,
     pub write_clients: u32,
-    /// Users created for the memory measurement.
+    /// Users created for the memory measurement, and how many of them log in.
     pub memory_users: usize,
+    pub memory_logins: usize,
 }
 
 impl Profile {
@@ -93,6 +94,7 @@ impl Profile {
                 writes: Duration::from_secs(1),
                 write_clients: 32,
                 memory_users: 300,
+                memory_logins: 100,
             }
         } else {
             Profile {
@@ -113,6 +115,7 @@ impl Profile {
                 writes: Duration::from_secs(10),
                 write_clients: 32,
                 memory_users: 100_000,
+                memory_logins: 25_000,
             }
         }
     }

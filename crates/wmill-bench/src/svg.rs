@@ -123,8 +123,9 @@ fn header(out: &mut String, h: f64, title: &str) {
 
 /// Renders a line chart.
 pub fn line(c: &Line) -> String {
-    // The legend goes under the plot, two entries a row.
-    let legend_rows = c.series.len().div_ceil(2) as f64;
+    // The legend goes under the plot, two entries a row; unnamed lines have none.
+    let named = c.series.iter().filter(|s| !s.name.is_empty()).count();
+    let legend_rows = named.div_ceil(2) as f64;
     let (l, r, t, b) = (70.0, 30.0, 40.0, 60.0 + 20.0 * legend_rows);
     let h = 380.0 + 20.0 * legend_rows;
     let (pw, ph) = (W - l - r, h - t - b);
@@ -178,7 +179,8 @@ pub fn line(c: &Line) -> String {
         t + ph / 2.0,
         esc(&c.y_label)
     );
-    for (i, s) in c.series.iter().enumerate() {
+    let mut entry = 0;
+    for s in &c.series {
         let color = COLORS[s.color % COLORS.len()];
         let dash = if s.dashed {
             r#" stroke-dasharray="6,4""#
@@ -206,8 +208,12 @@ pub fn line(c: &Line) -> String {
                 );
             }
         }
-        let lx = l + (i % 2) as f64 * (pw / 2.0);
-        let ly = t + ph + 52.0 + (i / 2) as f64 * 20.0;
+        if s.name.is_empty() {
+            continue;
+        }
+        let lx = l + (entry % 2) as f64 * (pw / 2.0);
+        let ly = t + ph + 52.0 + (entry / 2) as f64 * 20.0;
+        entry += 1;
         let _ = writeln!(
             out,
             r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
@@ -238,12 +244,7 @@ pub fn bars(c: &Bars) -> String {
     let n = c.series.len().max(1) as f64;
     let bar = 16.0;
     let group_h = n * bar + 14.0;
-    let (l, r, t, b) = (
-        190.0,
-        90.0,
-        40.0 + 20.0 * ((c.series.len() as f64) / 3.0).ceil(),
-        45.0,
-    );
+    let (l, r, t, b) = (190.0, 90.0, 60.0, 45.0);
     let ph = group_h * c.groups.len() as f64;
     let h = t + ph + b;
     let pw = W - l - r;
@@ -260,10 +261,9 @@ pub fn bars(c: &Bars) -> String {
     let px = |v: f64| l + (scale.t(v) - a) / (bb - a).max(1e-12) * pw;
     let mut out = String::new();
     header(&mut out, h, &c.title);
+    let mut x = l;
     for (i, s) in c.series.iter().enumerate() {
-        let (col, row) = (i % 3, i / 3);
-        let x = l + col as f64 * 180.0;
-        let y = 40.0 + row as f64 * 20.0;
+        let y = 40.0;
         let _ = writeln!(
             out,
             r#"<rect x="{x}" y="{}" width="14" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"#,
@@ -273,6 +273,7 @@ pub fn bars(c: &Bars) -> String {
             y + 8.0,
             esc(s)
         );
+        x += 40.0 + 7.0 * s.chars().count() as f64;
     }
     for (tv, label) in &ticks {
         let x = l + (tv - a) / (bb - a).max(1e-12) * pw;
