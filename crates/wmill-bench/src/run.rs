@@ -105,10 +105,10 @@ impl Profile {
                 load: Duration::from_secs(8),
                 load_rounds: 3,
                 load_connections: 64,
-                argon2_time: Duration::from_secs(8),
-                probe: Duration::from_secs(15),
-                probe_connections: 4,
-                probe_delay_ms: 10,
+                argon2_time: Duration::from_secs(9),
+                probe: Duration::from_secs(20),
+                probe_connections: 2,
+                probe_delay_ms: 20,
                 storm_clients: 16,
                 audit_sizes: vec![100_000, 1_000_000, 10_000_000],
                 audit_query: Duration::from_secs(3),
@@ -156,6 +156,8 @@ pub struct Stage {
     pub api: Api,
     /// The superadmin's session token.
     pub admin: String,
+    /// Resident memory right after the start, before the superadmin logged in (MiB).
+    pub idle_rss_mib: f64,
     pub target: Target,
     data_dir: PathBuf,
     db_url: Option<String>,
@@ -200,6 +202,8 @@ impl Ctx {
             argon2,
             extra: extra.clone(),
         })?;
+        std::thread::sleep(Duration::from_millis(300));
+        let idle_rss_mib = server.memory_kib()?.0 as f64 / 1024.0;
         let api = Api::new(&server.url);
         let admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
         Ok(Stage {
@@ -207,6 +211,7 @@ impl Ctx {
             server: Some(server),
             api,
             admin,
+            idle_rss_mib,
             target,
             data_dir,
             db_url,

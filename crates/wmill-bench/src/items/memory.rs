@@ -40,7 +40,7 @@ pub fn run(ctx: &mut Ctx, b: Backend) -> Result<MemoryResult> {
     let stage = ctx.stage(b, Argon2::Cheap, &[], "memory")?;
     let sampler = RssSampler::start(stage.server().pid, Duration::from_millis(500));
     std::thread::sleep(Duration::from_secs(1));
-    let idle_rss_mib = stage.server().memory_kib()?.0 as f64 / 1024.0;
+    let idle_rss_mib = stage.idle_rss_mib;
     let t0 = Instant::now();
     {
         let (api, admin) = (stage.api.clone(), stage.admin.clone());

@@ -54,7 +54,7 @@ pub fn run(ctx: &mut Ctx, b: Backend) -> Result<WritesResult> {
     let stage = ctx.stage(b, Argon2::Defaults, &[], "writes")?;
     let sampler = RssSampler::start(stage.server().pid, Duration::from_millis(200));
     std::thread::sleep(Duration::from_millis(500));
-    let idle_rss_mib = stage.server().memory_kib()?.0 as f64 / 1024.0;
+    let idle_rss_mib = stage.idle_rss_mib;
     {
         let (api, admin) = (stage.api.clone(), stage.admin.clone());
         parallel(TOGGLED, 4, move |i| {
