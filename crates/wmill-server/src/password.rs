@@ -1,8 +1,8 @@
 //! Password hashing with argon2id, off the async runtime on a bounded pool, so that a storm
 //! of logins never stalls token-authenticated requests.
 //!
-//! The pool is a fixed set of long-lived threads at a lower scheduling priority (Linux),
-//! fed by one queue: request threads pre-empt a hash whenever they have work, and each
+//! The pool is a fixed set of long-lived threads at the lowest scheduling priority (Linux's
+//! `SCHED_IDLE`), fed by one queue: request threads pre-empt a hash whenever they have work, and each
 //! hashing thread reuses its own ~19 MiB of argon2 memory. (On tokio's blocking pool the
 //! hashes wandered over dozens of short-lived threads, each leaving its memory in an
 //! allocator arena of its own: 600 MiB resident after a few seconds of logins.)
@@ -69,9 +69,13 @@ pub enum Verified {
     YesRehashed(String),
 }
 
-/// Nice value of the hashing threads: a thread at 10 gets about a tenth of the CPU time
-/// that a normal one (the async runtime's) wants too, and all of a core nobody else wants.
+/// Nice value of the hashing threads where `SCHED_IDLE` is refused: a thread at 10 gets
+/// about a tenth of the CPU time that a normal one (the async runtime's) wants too, and all
+/// of a core nobody else wants.
 pub const HASH_THREAD_NICE: i32 = 10;
+
+/// Linux's `SCHED_IDLE` policy number, as `/proc/<pid>/task/<tid>/stat` shows it.
+pub const SCHED_IDLE: u32 = 5;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -84,10 +88,30 @@ pub struct Hasher {
     dummy: Arc<String>,
 }
 
-/// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread).
+/// Moves the calling thread to Linux's `SCHED_IDLE` policy: any normal thread that wakes up
+/// (a request thread, a PostgreSQL backend) takes its core at once, so a hash never delays
+/// a read. (Nice 10 only lowers a thread's share: a woken reader still waited behind a hash
+/// for a few milliseconds, measured in docs/benchmarks.md.) The cost: while normal work
+/// saturates every core, hashes (logins) get almost nothing until it ebbs. Where the policy
+/// is refused, the thread falls back to nice 10.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let Err(e) = set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            idle,
+        ) else {
+            return;
+        };
+        tracing::warn!(
+            "cannot move a hashing thread to SCHED_IDLE ({e:?}); using nice {HASH_THREAD_NICE}"
+        );
         let me = rustix::thread::gettid();
         if let Err(e) = rustix::process::setpriority_process(Some(me), HASH_THREAD_NICE) {
             tracing::warn!("cannot lower the priority of a hashing thread: {e}");

@@ -94,7 +94,7 @@ async fn whoami(
     State(s): State<AppState>,
     Authed(c): Authed,
 ) -> Result<axum::Json<GlobalUserInfo>> {
-    Ok(axum::Json(s.svc.whoami(&c).await?))
+    Ok(axum::Json(s.svc.whoami(&c)))
 }
 
 /// The caller as a member of the workspace.

@@ -10,7 +10,7 @@ use crate::clock::{Micros, to_ts};
 use crate::domain::{Email, WorkspaceId, check_password};
 use crate::error::{Error, Result};
 use crate::password::Verified;
-use crate::store::{NewAudit, NewTokenRow};
+use crate::store::{NewAudit, NewTokenRow, TokenAuthRow};
 use crate::token;
 
 /// A successful login.
@@ -24,15 +24,17 @@ pub struct LoginOutcome {
 impl Service {
     /// Resolves a raw token into its caller, or refuses it. Reads only.
     pub async fn authenticate(&self, raw: &str) -> Result<Caller> {
-        if !token::well_formed(raw) {
-            return Err(Error::unauthorized());
-        }
-        let hash = token::digest(raw);
+        let hash = digest_well_formed(raw)?;
         let row = self
             .store
             .token_auth(&hash)
             .await?
             .ok_or_else(Error::unauthorized)?;
+        self.caller(hash, row)
+    }
+
+    /// The caller a token's row stands for, if it is still valid.
+    fn caller(&self, hash: String, row: TokenAuthRow) -> Result<Caller> {
         let now = self.now();
         if row.disabled || row.expiration.is_some_and(|e| e <= now) {
             return Err(Error::unauthorized());
@@ -44,6 +46,10 @@ impl Service {
             token_hash: hash,
             token_prefix: row.prefix,
             pinned: row.workspace_id,
+            name: row.name,
+            company: row.company,
+            username: row.username,
+            first_time_user: row.first_time_user,
         })
     }
 
@@ -58,18 +64,28 @@ impl Service {
 
     /// A caller on a route of workspace `ws`: an enabled member, or a superadmin.
     pub async fn workspace_member(&self, raw: &str, ws: &str) -> Result<Member> {
-        let caller = self.authenticate(raw).await?;
+        let hash = digest_well_formed(raw)?;
+        let Ok(workspace) = WorkspaceId::from_path(ws) else {
+            // Not a workspace name: only the token decides between 401 and 404.
+            let caller = self.authenticate(raw).await?;
+            if caller.pinned.is_some() || !caller.super_admin {
+                return Err(Error::unauthorized());
+            }
+            return Err(Error::NotFound(format!(
+                "workspace {} not found",
+                crate::domain::quote(ws)
+            )));
+        };
+        let auth = self
+            .store
+            .token_auth_in(&hash, workspace.as_str())
+            .await?
+            .ok_or_else(Error::unauthorized)?;
+        let caller = self.caller(hash, auth.token)?;
         if caller.pinned.as_deref().is_some_and(|p| p != ws) {
             return Err(Error::unauthorized());
         }
-        let Ok(workspace) = WorkspaceId::from_path(ws) else {
-            return Err(if caller.super_admin {
-                Error::NotFound(format!("workspace {} not found", crate::domain::quote(ws)))
-            } else {
-                Error::unauthorized()
-            });
-        };
-        match self.store.member(workspace.as_str(), &caller.email).await? {
+        match auth.member {
             Some(m) if !m.disabled => Ok(Member {
                 is_admin: m.is_admin || caller.super_admin,
                 operator: m.operator,
@@ -80,7 +96,7 @@ impl Service {
                 caller,
             }),
             _ if caller.super_admin => {
-                if self.store.workspace(workspace.as_str()).await?.is_none() {
+                if !auth.workspace_exists {
                     return Err(Error::NotFound(format!("workspace {workspace} not found")));
                 }
                 Ok(Member {
@@ -195,19 +211,25 @@ impl Service {
         Ok(())
     }
 
-    /// The caller's instance account.
-    pub async fn whoami(&self, c: &Caller) -> Result<GlobalUserInfo> {
-        let a = self
-            .store
-            .account(&c.email)
-            .await?
-            .ok_or_else(Error::unauthorized)?;
-        Ok(super::users::global_info(a))
+    /// The caller's instance account, as read with their token.
+    pub fn whoami(&self, c: &Caller) -> GlobalUserInfo {
+        GlobalUserInfo {
+            email: c.email.clone(),
+            login_type: "password".into(),
+            super_admin: c.super_admin,
+            devops: false,
+            verified: true,
+            name: c.name.clone(),
+            company: c.company.clone(),
+            username: c.username.clone(),
+            first_time_user: c.first_time_user,
+            // A disabled account's tokens do not authenticate.
+            disabled: false,
+        }
     }
 
     /// The caller as a member of the workspace.
     pub async fn whoami_in_workspace(&self, m: &Member) -> Result<UserInfo> {
-        let account = self.store.account(&m.caller.email).await?;
         let groups = if m.is_member {
             self.store
                 .group_names(m.workspace.as_str(), Some(&m.username), 0, 100_000)
@@ -219,7 +241,7 @@ impl Service {
             workspace_id: m.workspace.to_string(),
             email: m.caller.email.clone(),
             username: m.username.clone(),
-            name: account.as_ref().and_then(|a| a.name.clone()),
+            name: m.caller.name.clone(),
             is_admin: m.is_admin,
             is_super_admin: m.caller.super_admin,
             created_at: to_ts(m.created_at.unwrap_or_else(|| self.now())),
@@ -263,4 +285,12 @@ impl Service {
         }
         Ok(format!("password of {} updated", c.email))
     }
+}
+
+/// The digest of a token that has a token's shape; anything else is refused before any read.
+fn digest_well_formed(raw: &str) -> Result<String> {
+    if !token::well_formed(raw) {
+        return Err(Error::unauthorized());
+    }
+    Ok(token::digest(raw))
 }

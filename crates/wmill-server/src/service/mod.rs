@@ -44,6 +44,11 @@ pub struct Caller {
     pub token_prefix: String,
     /// The workspace a pinned token is limited to.
     pub pinned: Option<String>,
+    /// The account's profile, read with the token.
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub username: Option<String>,
+    pub first_time_user: bool,
 }
 
 /// A caller acting in a workspace: a member, or a superadmin who is not one.

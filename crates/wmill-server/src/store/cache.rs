@@ -146,6 +146,10 @@ mod tests {
             workspace_id: None,
             super_admin: false,
             disabled: false,
+            name: None,
+            company: None,
+            first_time_user: false,
+            username: None,
         }
     }
 

@@ -122,7 +122,8 @@ pub enum AccountOutcome {
     LastSuperadmin,
 }
 
-/// What authenticating a token needs, in one read.
+/// What authenticating a token needs, in one read: the token and its account (all but the
+/// password hash, so that whoami needs no second read).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenAuthRow {
     pub email: String,
@@ -132,6 +133,19 @@ pub struct TokenAuthRow {
     pub workspace_id: Option<String>,
     pub super_admin: bool,
     pub disabled: bool,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub first_time_user: bool,
+    pub username: Option<String>,
+}
+
+/// What authenticating a token on a workspace's route needs: the token with its account,
+/// the account's membership of that workspace, and whether the workspace exists.
+#[derive(Debug, Clone)]
+pub struct WorkspaceAuth {
+    pub token: TokenAuthRow,
+    pub member: Option<MemberRow>,
+    pub workspace_exists: bool,
 }
 
 /// A new token, by digest.
@@ -296,6 +310,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The token with this digest and its account, if both exist.
     async fn token_auth(&self, hash: &str) -> StoreResult<Option<TokenAuthRow>>;
+    /// The same, with what a route of workspace `ws` needs (one round trip on PostgreSQL).
+    async fn token_auth_in(&self, hash: &str, ws: &str) -> StoreResult<Option<WorkspaceAuth>>;
     /// Records when tokens were last used (batched, best effort).
     async fn touch_tokens(&self, used: Vec<(String, Micros)>) -> StoreResult<()>;
 

@@ -414,6 +414,26 @@ const MAX_AUDIT_BRANCHES: usize = 64;
 const ACCOUNT_COLUMNS: &str = "a.email, a.password_hash, a.super_admin, a.name, a.company, a.disabled, \
      a.first_time_user, u.username, a.created_at FROM account a LEFT JOIN username u ON u.email = a.email";
 
+/// What authenticating a token reads (`TokenAuthRow`), and from where.
+const TOKEN_AUTH: &str = "t.email, t.prefix, t.label, t.expiration, t.workspace_id, \
+     a.super_admin, a.disabled, a.name, a.company, a.first_time_user, u.username";
+const TOKEN_AUTH_FROM: &str = "FROM token t JOIN account a ON a.email = t.email \
+     LEFT JOIN username u ON u.email = a.email";
+
+/// `TokenAuthRow` with a membership (all `None` for a non-member) and the workspace's
+/// existence.
+#[derive(sqlx::FromRow)]
+struct WorkspaceAuthRow {
+    #[sqlx(flatten)]
+    token: TokenAuthRow,
+    m_username: Option<String>,
+    m_is_admin: Option<bool>,
+    m_operator: Option<bool>,
+    m_disabled: Option<bool>,
+    m_created_at: Option<i64>,
+    workspace_exists: bool,
+}
+
 const MEMBER_COLUMNS: &str =
     "workspace_id, username, email, is_admin, operator, disabled, created_at FROM member";
 
@@ -707,18 +727,78 @@ impl Store for SqlStore {
         }
         let since = self.cache_generation();
         let row: Option<TokenAuthRow> = read!(self, |c| {
-            sqlx::query_as::<_, TokenAuthRow>(
-            "SELECT t.email, t.prefix, t.label, t.expiration, t.workspace_id, a.super_admin, a.disabled \
-             FROM token t JOIN account a ON a.email = t.email WHERE t.hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(c)
-        .await?
+            sqlx::query_as::<_, TokenAuthRow>(AssertSqlSafe(format!(
+                "SELECT {TOKEN_AUTH} {TOKEN_AUTH_FROM} WHERE t.hash = $1"
+            )))
+            .bind(hash)
+            .fetch_optional(c)
+            .await?
         });
         if let (Some(c), Some(r)) = (&self.cache, &row) {
             c.put_token(since, hash, r);
         }
         Ok(row)
+    }
+
+    async fn token_auth_in(&self, hash: &str, ws: &str) -> StoreResult<Option<WorkspaceAuth>> {
+        if self.cache.is_some() {
+            // Each part from the cache, or filling it.
+            let Some(token) = self.token_auth(hash).await? else {
+                return Ok(None);
+            };
+            let member = self.member(ws, &token.email).await?;
+            let workspace_exists = member.is_some() || self.workspace(ws).await?.is_some();
+            return Ok(Some(WorkspaceAuth {
+                token,
+                member,
+                workspace_exists,
+            }));
+        }
+        // No cache (PostgreSQL): one round trip instead of three.
+        let row: Option<WorkspaceAuthRow> = read!(self, |c| sqlx::query_as::<_, WorkspaceAuthRow>(
+            AssertSqlSafe(format!(
+                "SELECT {TOKEN_AUTH}, m.username AS m_username, m.is_admin AS m_is_admin, \
+                 m.operator AS m_operator, m.disabled AS m_disabled, m.created_at AS m_created_at, \
+                 EXISTS (SELECT 1 FROM workspace w WHERE w.id = $2) AS workspace_exists \
+                 {TOKEN_AUTH_FROM} LEFT JOIN member m ON m.workspace_id = $2 AND m.email = t.email \
+                 WHERE t.hash = $1"
+            ))
+        )
+        .bind(hash)
+        .bind(ws)
+        .fetch_optional(c)
+        .await?);
+        Ok(row.map(|r| {
+            let member = match (
+                r.m_username,
+                r.m_is_admin,
+                r.m_operator,
+                r.m_disabled,
+                r.m_created_at,
+            ) {
+                (
+                    Some(username),
+                    Some(is_admin),
+                    Some(operator),
+                    Some(disabled),
+                    Some(created_at),
+                ) => Some(MemberRow {
+                    workspace_id: ws.to_string(),
+                    username,
+                    email: r.token.email.clone(),
+                    is_admin,
+                    operator,
+                    disabled,
+                    created_at,
+                }),
+                _ => None,
+            };
+            WorkspaceAuth {
+                token: r.token,
+                member,
+                workspace_exists: r.workspace_exists,
+            }
+        }))
     }
 
     async fn touch_tokens(&self, used: Vec<(String, Micros)>) -> StoreResult<()> {

@@ -1,11 +1,11 @@
 //! What the benchmarks (docs/benchmarks.md) changed, held in place: password hashing on a
-//! few dedicated low-priority threads that reuse their memory, with hashes that argon2's own
+//! few dedicated idle-priority threads that reuse their memory, with hashes that argon2's own
 //! code verifies and the other way round.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use wmill_server::password::{Argon2Params, HASH_THREAD_NICE, Hasher, Verified};
+use wmill_server::password::{Argon2Params, Hasher, SCHED_IDLE, Verified};
 
 const SMALL: Argon2Params = Argon2Params {
     m_cost: 256,
@@ -13,16 +13,17 @@ const SMALL: Argon2Params = Argon2Params {
     p_cost: 1,
 };
 
-/// The nice value of the calling thread (Linux: field 19 of /proc/thread-self/stat).
-fn my_nice() -> Option<i32> {
+/// The scheduling policy of the calling thread (Linux: field 41 of /proc/thread-self/stat;
+/// 0 is SCHED_OTHER, 5 SCHED_IDLE).
+fn my_policy() -> Option<u32> {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(16)?.parse().ok()
+    rest.split_whitespace().nth(38)?.parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hashing_runs_on_a_fixed_set_of_low_priority_threads() {
+async fn hashing_runs_on_a_fixed_set_of_idle_priority_threads() {
     let hasher = Hasher::new(SMALL, 2);
     let mut jobs = Vec::new();
     for _ in 0..40 {
@@ -30,7 +31,7 @@ async fn hashing_runs_on_a_fixed_set_of_low_priority_threads() {
         jobs.push(tokio::spawn(async move {
             h.run(|| {
                 let name = std::thread::current().name().map(String::from);
-                (name, my_nice())
+                (name, my_policy())
             })
             .await
             .unwrap()
@@ -38,18 +39,18 @@ async fn hashing_runs_on_a_fixed_set_of_low_priority_threads() {
     }
     let mut names = std::collections::BTreeSet::new();
     for j in jobs {
-        let (name, nice) = j.await.unwrap();
+        let (name, policy) = j.await.unwrap();
         let name = name.expect("hashing threads are named");
         assert!(name.starts_with("argon2-"), "{name}");
         if cfg!(target_os = "linux") {
-            assert_eq!(nice, Some(HASH_THREAD_NICE), "on {name}");
+            assert_eq!(policy, Some(SCHED_IDLE), "on {name}");
         }
         names.insert(name);
     }
     assert!(names.len() <= 2, "40 jobs on at most 2 threads: {names:?}");
-    // The request threads keep their normal priority.
+    // The request threads keep the normal policy.
     if cfg!(target_os = "linux") {
-        assert_eq!(my_nice(), Some(0));
+        assert_eq!(my_policy(), Some(0));
     }
 }
 
@@ -268,6 +269,42 @@ mod cache {
                 .await
                 .assert_status(200);
             refused(&app, ME, &t).await;
+        }
+    );
+
+    db_test!(
+        async fn whoami_follows_every_profile_change(app) {
+            // whoami answers from what authentication read with the token: each change
+            // shows on the next request, caches warm or not.
+            const ME: &str = "/api/users/whoami";
+            const WS_ME: &str = "/api/w/admins/users/whoami";
+            let dave = "dave@example.com";
+            app.create_user(dave, false).await;
+            let t = app.login(dave, PASSWORD).await;
+            let me = app.get(ME, &t).await.json();
+            assert_eq!((me["name"].clone(), me["username"].clone()), (json!(null), json!(null)));
+            assert_eq!(me["super_admin"], false);
+            warm(&app, ME, &t).await;
+            app.post(&format!("/api/users/update/{dave}"), &app.admin, json!({"name": "Dave D", "company": "Acme"}))
+                .await
+                .assert_status(200);
+            let me = app.get(ME, &t).await.json();
+            assert_eq!((me["name"].clone(), me["company"].clone()), (json!("Dave D"), json!("Acme")));
+            app.get(WS_ME, &t).await.assert_status(401);
+            app.add_member("admins", dave, false).await;
+            assert_eq!(app.get(ME, &t).await.json()["username"], "dave");
+            let ws_me = app.get(WS_ME, &t).await.json();
+            assert_eq!((ws_me["name"].clone(), ws_me["is_admin"].clone()), (json!("Dave D"), json!(false)));
+            warm(&app, WS_ME, &t).await;
+            app.post("/api/w/admins/users/update/dave", &app.admin, json!({"is_admin": true}))
+                .await
+                .assert_status(200);
+            assert_eq!(app.get(WS_ME, &t).await.json()["is_admin"], true);
+            app.post(&format!("/api/users/update/{dave}"), &app.admin, json!({"is_super_admin": true}))
+                .await
+                .assert_status(200);
+            assert_eq!(app.get(ME, &t).await.json()["super_admin"], true);
+            assert_eq!(app.get(WS_ME, &t).await.json()["is_super_admin"], true);
         }
     );
 
