@@ -525,17 +525,25 @@ fn item2(d: &mut Doc, r: &Results) {
                     sweep.iter().copied().fold(f64::INFINITY, f64::min),
                     sweep.iter().copied().fold(0.0, f64::max),
                 );
+                let best = t
+                    .pool_sweep
+                    .iter()
+                    .max_by(|a, b| a.1.rps().total_cmp(&b.1.rps()))
+                    .map_or(0, |(n, _)| *n);
                 let _ = write!(
                     why,
-                    "Each whoami asks PostgreSQL twice (the token with its account, then the \
-                     account) and groups/list three times; every query is a round trip to a \
-                     PostgreSQL backend process on the same two cores as wrk and the server, \
-                     and that, not the server, sets the rate. There is no cache on \
-                     PostgreSQL: several instances may share the database, and a token \
-                     revoked through one of them must be refused by all on the next request, \
-                     which no in-process cache can promise (the multi-instance tests check \
-                     it). The pool size is not the limit either: {} to {} req/s from 4 to 32 \
-                     connections, so the default (16) stays.",
+                    "A whoami is one query to PostgreSQL (the token with its account, read \
+                     together) and a groups/list two (the token with its account and \
+                     membership, then the groups); each is a round trip to a PostgreSQL \
+                     backend process on the same two cores as wrk and the server, and that, \
+                     not the server, sets the rate. There is no cache on PostgreSQL: several \
+                     instances may share the database, and a token revoked through one of \
+                     them must be refused by all on the next request, which no in-process \
+                     cache can promise (the multi-instance tests check it). The pool size is \
+                     not the limit either: {} to {} req/s from 4 to 32 connections, best at \
+                     {best} here, where every backend shares the two cores with the load; \
+                     the default (16) stays, because a database on a machine of its own \
+                     wants more connections in flight to hide the network's latency.",
                     thousands(lo),
                     thousands(hi)
                 );
@@ -647,9 +655,10 @@ fn item3(d: &mut Doc, r: &Results) {
     );
     d.p(
         "How the server isolates them: password hashing runs on a fixed set of dedicated \
-         threads (one per core) at nice 10, fed by one queue, so that request threads (nice 0) \
-         pre-empt a hash whenever they have work, and a storm only ever queues logins; each \
-         hashing thread reuses one argon2 buffer, so a hash costs no page faults. On SQLite the \
+         threads (one per core) in Linux's `SCHED_IDLE` class, fed by one queue, so that any \
+         other thread that wakes up (a request thread, a PostgreSQL backend) takes a core from \
+         a hash at once, and a storm only ever queues logins; each hashing thread reuses one \
+         argon2 buffer, so a hash costs no page faults. On SQLite the \
          reads come from the in-process cache (logins only add a token and an audit entry, \
          which keep it).",
     );
@@ -683,17 +692,14 @@ fn item3(d: &mut Doc, r: &Results) {
                  the probes' own requests, on the same two cores.",
             ),
             Backend::Postgres => why.push_str(
-                "Each read makes two or three round trips to PostgreSQL backend processes: \
-                 five wake-ups (server, backend, server, backend, server) instead of one, and \
-                 during the storm each of them may wait for a core that the two hashing \
-                 threads keep busy until the kernel pre-empts one. A lower priority shortens \
-                 those waits but does not remove them (nice 19 measured no better than 10 \
-                 during development), and the tail collects several of them. The logins need \
-                 the database too (the account read, then the token and audit entries, \
-                 committed with an fsync), on the same cores. Fewer hashing threads would make \
-                 room for reads but cut the login rate in proportion; the scheduling class \
-                 that would let any read pre-empt a hash at once (SCHED_IDLE) has no safe \
-                 interface in the crates we depend on, and the workspace forbids unsafe code.",
+                "Each read makes one or two round trips to PostgreSQL backend processes: \
+                 three or five wake-ups (server, backend, server…) instead of one. A hash \
+                 gives way to each of them at once, but on two cores a woken backend can \
+                 still queue behind the server's request threads, wrk and the logins' own \
+                 database work (the account read, then the token and audit entries, \
+                 committed with an fsync), and the tail collects those waits. The same \
+                 database work sits between the hashes of each login, which is what the \
+                 login rate loses against raw argon2id.",
             ),
         }
         d.p(why);
@@ -1045,10 +1051,15 @@ fn changes(d: &mut Doc) {
         "Made while building this harness, each in its own commit with tests in \
          `crates/wmill-server/tests/server/performance.rs` (run on SQLite and PostgreSQL); \
          the commit messages give the numbers before and after.\n\n\
-         - **Password hashing** on dedicated low-priority threads that reuse their argon2 \
-           memory (was: tokio's blocking pool, where hashes spread over many short-lived \
-           threads, each leaving ~19 MiB in an allocator arena: 360 MiB resident after a few \
-           dozen hashes, and page faults cost a fifth of each hash).\n\
+         - **Password hashing** on dedicated threads that reuse their argon2 memory (was: \
+           tokio's blocking pool, where hashes spread over many short-lived threads, each \
+           leaving ~19 MiB in an allocator arena: 360 MiB resident after a few dozen hashes, \
+           and page faults cost a fifth of each hash), in the `SCHED_IDLE` class (at nice \
+           10 before, a read woken during a storm still waited for a hash; the commit gives \
+           the p99s before and after).\n\
+         - **PostgreSQL: one round trip to authenticate**: the token, its account and the \
+           membership of the route's workspace in one query (were three), and whoami answers \
+           from it.\n\
          - **SQLite: one server per database, and an in-process cache** of what \
            authentication reads and of group lists, emptied by every write that may change \
            them; revocation stays immediate. PostgreSQL has no cache (several instances).\n\
@@ -1059,7 +1070,8 @@ fn changes(d: &mut Doc) {
            statistics); `audit_by_user` carries the timestamp (migration 2), and SQLite, \
            which keeps no statistics, is told to use it for a user's entries.\n\n\
          Left as they are: the `user add` floor (the server's argon2id hash, required by the \
-         contract), PostgreSQL's round trips per request (no cache is safe across \
+         contract; two lanes computed in parallel, p=2, did not come close to halving a hash on \
+         these two shared cores in a trial), PostgreSQL's round trips per request (no cache is safe across \
          instances), and the pool size (a sweep shows no better default).",
     );
 }
