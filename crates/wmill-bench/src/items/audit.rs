@@ -145,7 +145,7 @@ pub fn run(ctx: &mut Ctx, b: Backend) -> Result<AuditResult> {
                 }))
         })?;
         say!(
-            "    seeded {} rows in {} ({:.0} rows/s), VACUUM ANALYZE {}",
+            "    seeded {} rows in {} ({:.0} rows/s), VACUUM ANALYZE and CHECKPOINT {}",
             thousands(seeded.rows as f64),
             human_secs(seeded.seconds),
             seeded.rows as f64 / seeded.seconds,
