@@ -1061,7 +1061,9 @@ fn changes(d: &mut Doc) {
            the p99s before and after).\n\
          - **PostgreSQL: one round trip to authenticate**: the token, its account and the \
            membership of the route's workspace in one query (were three), and whoami answers \
-           from it.\n\
+           from it; and no liveness check before each query (sqlx's default, a second round \
+           trip microseconds after the check it makes when a connection is given back), only \
+           for a connection idle a second or more.\n\
          - **SQLite: one server per database, and an in-process cache** of what \
            authentication reads and of group lists, emptied by every write that may change \
            them; revocation stays immediate. PostgreSQL has no cache (several instances).\n\

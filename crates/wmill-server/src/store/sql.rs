@@ -470,6 +470,9 @@ fn lock_sqlite(path: &Path) -> Result<std::fs::File, String> {
     }
 }
 
+/// A PostgreSQL connection idle this long is checked before use.
+const RECHECK_IDLE_CONNECTIONS_AFTER: Duration = Duration::from_secs(1);
+
 impl SqlStore {
     /// Connects to the database named by `opts.url` and applies pending migrations.
     /// A relative SQLite path is taken relative to `data_dir`.
@@ -480,9 +483,22 @@ impl SqlStore {
                 .map_err(|e| format!("invalid database URL: {e}"))?;
             let timeout_ms = opts.statement_timeout.as_millis().to_string();
             pg = pg.options([("statement_timeout", timeout_ms.as_str())]);
+            // sqlx checks a connection with a round trip when it goes back to the pool and,
+            // by default, again when it is taken out: a second round trip per query, microseconds
+            // after the first. Only a connection that sat idle a while (long enough for the
+            // database to have restarted under it) is checked again.
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= RECHECK_IDLE_CONNECTIONS_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(pg)
                 .await
                 .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
@@ -505,15 +521,19 @@ impl SqlStore {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(opts.statement_timeout)
                 .foreign_keys(true);
+            // A file does not hang up: no check before each use (a round trip to the
+            // connection's worker thread).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(opts.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_with(base.clone())
                 .await
                 .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(opts.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_with(base.read_only(true))
                 .await
                 .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
