@@ -72,10 +72,13 @@ pub fn well_formed(raw: &str) -> bool {
 
 /// SHA-256 of the token, lowercase hex.
 pub fn digest(raw: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = Sha256::digest(raw.as_bytes());
+    // Every request pays for this: no formatting machinery, one allocation.
     let mut s = String::with_capacity(64);
     for b in d.iter() {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
     }
     s
 }

@@ -141,6 +141,11 @@ fn loggable_path(path: &str) -> String {
 
 /// Logs method, path (never the query: it may hold a token), status and time.
 async fn log_requests(req: Request, next: Next) -> Response {
+    // The line is at debug level: when that is off, every request would build a path for
+    // nothing.
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
     let started = Instant::now();
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());

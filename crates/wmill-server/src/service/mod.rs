@@ -155,10 +155,14 @@ impl Service {
     }
 
     fn mark_used(&self, hash: &str, now: Micros) {
-        self.last_used
-            .lock()
-            .expect("last_used lock")
-            .insert(hash.to_string(), now);
+        let mut used = self.last_used.lock().expect("last_used lock");
+        // A token in use is usually in the batch already: no allocation then.
+        match used.get_mut(hash) {
+            Some(at) => *at = now,
+            None => {
+                used.insert(hash.to_string(), now);
+            }
+        }
     }
 
     /// An audit entry for an instance-level event by `caller`.
