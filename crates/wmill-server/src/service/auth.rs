@@ -180,7 +180,8 @@ impl Service {
             workspace_id: None,
             created_at: now,
         };
-        self.store.login(row, rehash, audit).await?;
+        let first_login = account.as_ref().is_none_or(|a| a.first_time_user);
+        self.store.login(row, rehash, first_login, audit).await?;
         Ok(LoginOutcome {
             token: minted.raw,
             expires_at,

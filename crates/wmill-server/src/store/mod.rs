@@ -334,11 +334,13 @@ pub trait Store: Send + Sync + 'static {
         hash: &str,
         audit: Option<NewAudit>,
     ) -> StoreResult<bool>;
-    /// A successful login: the session token, an optional upgraded hash, the audit entry.
+    /// A successful login: the session token, an optional upgraded hash, the audit entry;
+    /// `first_login` (the account was read with `first_time_user` set) clears that flag.
     async fn login(
         &self,
         token: NewTokenRow,
         rehash: Option<String>,
+        first_login: bool,
         audit: NewAudit,
     ) -> StoreResult<()>;
 

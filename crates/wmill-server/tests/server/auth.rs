@@ -9,6 +9,38 @@ use wmill_api::{GlobalUserInfo, UserInfo};
 
 use crate::common::*;
 
+async fn first_time_user(app: &TestApp, email: &str) -> serde_json::Value {
+    let users = app
+        .get("/api/users/list_as_super_admin", &app.admin)
+        .await
+        .json();
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap()["first_time_user"]
+        .clone()
+}
+
+db_test!(
+    async fn the_first_login_clears_first_time_user_and_later_ones_keep_it_clear(app) {
+        let carol = "carol@example.com";
+        app.create_user(carol, false).await;
+        assert_eq!(first_time_user(&app, carol).await, true);
+        let first = app.login(carol, PASSWORD).await;
+        assert_eq!(first_time_user(&app, carol).await, false);
+        let me: GlobalUserInfo = app.get("/api/users/whoami", &first).await.parse();
+        assert!(!me.first_time_user);
+        // A later login (no UPDATE of the flag) still gives a working session, audited.
+        let second = app.login(carol, PASSWORD).await;
+        app.get("/api/users/whoami", &second).await.assert_status(200);
+        assert_eq!(first_time_user(&app, carol).await, false);
+        let logins = app.audit_all().await.into_iter().filter(|a| a.operation == "users.login" && a.username == carol).count();
+        assert_eq!(logins, 2);
+    }
+);
+
 db_test!(
     async fn login_returns_a_session_token_and_cookie(app) {
         let r = app
