@@ -90,10 +90,14 @@ pub struct UserInfo {
 }
 
 /// Body of `POST /api/users/setpassword` and `POST /api/users/set_password_of/{email}`.
+/// Every login session of the account ends (but the one changing its own password); with
+/// `revoke_tokens`, its API and impersonation tokens too.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SetPassword {
     pub password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_tokens: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -351,6 +355,9 @@ pub struct AuditLog {
     pub resource: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub parameters: Option<serde_json::Value>,
+    /// The superadmin behind the impersonation token the actor used, if any.
+    #[serde(default)]
+    pub impersonator: Option<String>,
 }
 
 /// Query of `GET /api/w/{w}/audit/list`. Every filter is optional; timestamps accept the

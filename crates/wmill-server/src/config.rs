@@ -18,8 +18,9 @@ pub struct Cli {
     /// Folder for the embedded database and the initial admin password.
     #[arg(long, env = "WM_DATA_DIR", default_value = "./wmill-data")]
     pub data_dir: PathBuf,
-    /// Database: `postgres://…` for PostgreSQL; default the SQLite file in the data folder.
-    #[arg(long, env = "DATABASE_URL")]
+    /// Database: `postgres://…` for PostgreSQL, `sqlite:PATH` for another SQLite file;
+    /// default the SQLite file `wmill.db` in the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Email of the superadmin created on first start.
     #[arg(long, env = "WM_ADMIN_EMAIL", default_value = "admin@windmill.dev")]
@@ -37,6 +38,10 @@ pub struct Cli {
     /// Largest lifetime of new API tokens, in seconds (default: no cap).
     #[arg(long, env = "WM_MAX_TOKEN_TTL_SECS")]
     pub max_token_ttl_secs: Option<u64>,
+    /// Lifetime of impersonation tokens when none is asked for, and the longest allowed, in
+    /// seconds.
+    #[arg(long, env = "WM_IMPERSONATION_TTL_SECS", default_value_t = 3600)]
+    pub impersonation_ttl_secs: u64,
     /// Minimum password length, in characters.
     #[arg(long, env = "WM_PASSWORD_MIN_CHARS", default_value_t = 8)]
     pub password_min_chars: usize,
@@ -62,12 +67,41 @@ pub struct Cli {
     /// Login attempts allowed per client IP and minute.
     #[arg(long, env = "WM_LOGIN_PER_IP_PER_MINUTE", default_value_t = 60)]
     pub login_per_ip_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For`, `Forwarded` and `X-Forwarded-Proto` headers are
+    /// believed: comma-separated addresses or CIDR blocks (default: none, the TCP peer is the
+    /// client).
+    #[arg(long, env = "WM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds a client has to send a request's headers (and, on an idle keep-alive
+    /// connection, to start the next request).
+    #[arg(long, env = "WM_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "WM_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, env = "WM_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Concurrent connections allowed from one client address (trusted proxies excepted).
+    #[arg(long, env = "WM_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Password checks that may wait for a hashing thread; past that, logins get 503 with
+    /// `Retry-After`.
+    #[arg(long, env = "WM_HASH_QUEUE", default_value_t = 256)]
+    pub hash_queue: usize,
     /// Largest number of database connections.
     #[arg(long, env = "WM_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// Statement timeout, in milliseconds.
     #[arg(long, env = "WM_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub db_statement_timeout_ms: u64,
+}
+
+pub(crate) fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR block like 10.0.0.0/8"))
 }
 
 /// The policy the service applies.
@@ -78,14 +112,25 @@ pub struct Settings {
     pub hash_concurrency: usize,
     pub session_ttl: Duration,
     pub max_token_ttl: Option<Duration>,
+    /// Default and longest lifetime of impersonation tokens.
+    pub impersonation_ttl: Duration,
     pub password_min_chars: usize,
     /// For the initial password of an account a superadmin creates.
     pub initial_password_min_chars: usize,
     pub lockout_threshold: u32,
     pub lockout: Duration,
     pub login_per_ip_per_minute: u32,
-    /// Whether session cookies are marked `Secure`.
+    /// Whether session cookies are marked `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// The public URL's origin (`https://id.example.com`), against which cookie-authenticated
+    /// requests' `Origin` is checked; without it, the request's own `Host`.
+    pub public_origin: Option<String>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// Password checks that may wait for a hashing thread.
+    pub hash_queue: usize,
     /// How often `last_used_at` is written back.
     pub last_used_flush: Duration,
 }
@@ -102,6 +147,7 @@ impl Settings {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             session_ttl: Duration::from_secs(cli.session_ttl_secs),
             max_token_ttl: cli.max_token_ttl_secs.map(Duration::from_secs),
+            impersonation_ttl: Duration::from_secs(cli.impersonation_ttl_secs.max(1)),
             password_min_chars: cli.password_min_chars,
             initial_password_min_chars: cli.initial_password_min_chars,
             lockout_threshold: cli.lockout_threshold,
@@ -110,7 +156,11 @@ impl Settings {
             secure_cookies: cli
                 .public_url
                 .as_deref()
-                .is_some_and(|u| u.starts_with("https://")),
+                .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://")),
+            public_origin: cli.public_url.as_deref().and_then(origin_of),
+            trusted_proxies: cli.trusted_proxies.clone(),
+            body_timeout: Duration::from_secs(cli.body_timeout_secs.max(1)),
+            hash_queue: cli.hash_queue.max(1),
             last_used_flush: Duration::from_secs(30),
         }
     }
@@ -122,13 +172,69 @@ impl Settings {
             hash_concurrency: 2,
             session_ttl: Duration::from_secs(3 * 24 * 3600),
             max_token_ttl: None,
+            impersonation_ttl: Duration::from_secs(3600),
             password_min_chars: 8,
             initial_password_min_chars: 5,
             lockout_threshold: 10,
             lockout: Duration::from_secs(15 * 60),
             login_per_ip_per_minute: 100_000,
             secure_cookies: false,
+            public_origin: None,
+            trusted_proxies: Vec::new(),
+            body_timeout: Duration::from_secs(30),
+            hash_queue: 10_000,
             last_used_flush: Duration::from_secs(30),
         }
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lowercased, without a default port.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, h)| h);
+    if authority.is_empty() {
+        return None;
+    }
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let host = authority.strip_suffix(default_port).unwrap_or(authority);
+    Some(format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised() {
+        assert_eq!(
+            origin_of("https://ID.example.com/wmill/").as_deref(),
+            Some("https://id.example.com")
+        );
+        assert_eq!(origin_of("http://h:80").as_deref(), Some("http://h"));
+        assert_eq!(
+            origin_of("http://h:8000/x").as_deref(),
+            Some("http://h:8000")
+        );
+        assert_eq!(origin_of("ftp://h"), None);
+        assert_eq!(origin_of("null"), None);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            parse_net(" 127.0.0.1 ").unwrap().to_string(),
+            "127.0.0.1/32"
+        );
+        assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("proxy.local").is_err());
     }
 }

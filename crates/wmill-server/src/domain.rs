@@ -65,9 +65,17 @@ fn has_control(s: &str) -> bool {
 }
 
 impl Email {
-    /// Trims, lowercases and checks that `s` looks like `local@domain`.
+    /// Trims, lowercases and NFC-normalises `s` and checks that it looks like
+    /// `local@domain`. Characters that display as nothing or reorder text (zero-width,
+    /// bidirectional controls, other format characters), characters outside Unicode's
+    /// general security profile, and parts that mix scripts (a Cyrillic `а` in a Latin name)
+    /// are refused: two addresses that look alike are one address or an error, never two
+    /// accounts.
     pub fn parse(s: &str) -> Result<Self> {
-        let e = s.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
+        use unicode_security::{GeneralSecurityProfile, MixedScript};
+
+        let e: String = s.trim().to_lowercase().nfc().collect();
         let bad = |why: &str| {
             Err(Error::BadRequest(format!(
                 "invalid email {}: {why}",
@@ -89,6 +97,11 @@ impl Email {
         if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return bad("it contains spaces or control characters");
         }
+        if e.chars().any(|c| !c.is_ascii() && !c.identifier_allowed()) {
+            return bad(
+                "it contains an invisible, direction-changing or otherwise unsafe character",
+            );
+        }
         const FORBIDDEN: &[char] = &[
             '/', '\\', '%', '"', '(', ')', ',', ':', ';', '<', '>', '[', ']', '?', '#',
         ];
@@ -100,6 +113,9 @@ impl Email {
         }
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
             return bad("its name part is not valid");
+        }
+        if !local.is_single_script() || domain.split('.').any(|label| !label.is_single_script()) {
+            return bad("a part of it mixes alphabets (for example Latin and Cyrillic letters)");
         }
         Ok(Email(e))
     }
@@ -297,6 +313,36 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Email::parse(&format!("{}@x.com", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn look_alike_emails_are_one_address_or_refused() {
+        // NFC and NFD spellings of "é" are the same address.
+        let nfc = Email::parse("jos\u{e9}@example.com").unwrap();
+        let nfd = Email::parse("jose\u{301}@example.com").unwrap();
+        assert_eq!(nfc, nfd);
+        assert_eq!(
+            Email::parse("\u{2003}Bob@Example.COM\u{3000}")
+                .unwrap()
+                .as_str(),
+            "bob@example.com"
+        );
+        for bad in [
+            "bo\u{200b}b@example.com",  // zero-width space
+            "bob\u{200d}@example.com",  // zero-width joiner
+            "bob@exa\u{2060}mple.com",  // word joiner
+            "\u{202e}moc.elpmaxe@bob",  // right-to-left override
+            "bob\u{00ad}@example.com",  // soft hyphen
+            "b\u{fe0f}ob@example.com",  // variation selector
+            "\u{430}dmin@windmill.dev", // Cyrillic a in a Latin name
+            "admin@wind\u{43c}ill.dev", // Cyrillic m in a Latin domain
+        ] {
+            let e = Email::parse(bad);
+            assert!(e.is_err(), "{bad:?} should be refused, got {e:?}");
+        }
+        // One script per part is fine, whatever the script.
+        assert!(Email::parse("пётр@пример.рф").is_ok());
+        assert!(Email::parse("山田@例え.jp").is_ok());
     }
 
     #[test]

@@ -34,6 +34,15 @@ pub enum Error {
     TooManyRequests(String),
     #[error("Service unavailable: {0}")]
     Unavailable(String),
+    /// The server is too busy to take this request now (answered with `Retry-After`).
+    #[error("Service unavailable: {0}")]
+    Busy(String),
+    /// A statement ran past its time limit.
+    #[error("Service unavailable: {0}")]
+    Timeout(String),
+    /// The client did not send its request body in time.
+    #[error("Request timeout: {0}")]
+    RequestTimeout(String),
     /// A fault of ours; the text is logged, not sent.
     #[error("Internal: {0}")]
     Internal(String),
@@ -65,7 +74,10 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Busy(_) | Error::Timeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +106,14 @@ impl IntoResponse for Error {
                 tracing::error!(incident = %id, "unavailable: {cause}");
                 format!("Service unavailable: the database cannot be reached (incident {id})")
             }
+            Error::Timeout(cause) => {
+                let id = incident_id();
+                tracing::warn!(incident = %id, "cancelled: {cause}");
+                format!(
+                    "Service unavailable: the request took longer than the server allows; \
+                     narrow it and try again (incident {id})"
+                )
+            }
             other => other.to_string(),
         };
         let mut res = (status, body).into_response();
@@ -101,6 +121,10 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if matches!(self, Error::Busy(_)) {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         res
     }
 }

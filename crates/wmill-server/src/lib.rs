@@ -4,10 +4,13 @@
 //! A request flows one way: [`http`] (routes, extractors, errors) → [`service`] (rules,
 //! permissions, audit entries) → [`store`] (one trait, one transaction per mutation).
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod password;
 pub mod service;
@@ -16,8 +19,6 @@ pub mod throttle;
 pub mod token;
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,69 +26,65 @@ use crate::clock::SystemClock;
 use crate::config::{Cli, Settings};
 use crate::service::Service;
 use crate::store::SqlStore;
-use crate::store::sql::DbOptions;
+use crate::store::sql::{DbOptions, DbTarget};
 
 /// Name of the file holding a generated first superadmin password.
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 
-/// Default SQLite file name inside the data folder.
-pub const SQLITE_FILE: &str = "wmill.db";
+/// Default database: the SQLite file `wmill.db` inside the data folder.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:wmill.db";
 
 /// A random password of `len` base62 characters from the OS CSPRNG.
 pub fn random_password(len: usize) -> String {
-    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        getrandom::fill(&mut buf).expect("the OS random source is available");
-        for b in buf {
-            if b < 248 && out.len() < len {
-                out.push(ALPHABET[(b % 62) as usize] as char);
-            }
-        }
-    }
-    out
-}
-
-/// Writes `content` to a new file readable by its owner only.
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
+    token::random_base62(len)
 }
 
 /// Runs the bootstrap: creates workspace `admins` and the first superadmin on an empty
-/// database, with the given or a generated password.
+/// database, with the given or a generated password. A generated password is written to a
+/// new owner-only file before the account exists (so that it cannot be lost) and never
+/// over an existing one: that file belongs to the database that made it.
 async fn bootstrap(svc: &Service, cli: &Cli) -> Result<(), String> {
+    let final_path = cli.data_dir.join(INITIAL_PASSWORD_FILE);
+    if files::readable_by_others(&final_path) {
+        return Err(format!(
+            "{} can be read by other users; restrict it (chmod 600) or remove it once the \
+             password has been changed",
+            final_path.display()
+        ));
+    }
+    if svc.bootstrapped().await.map_err(|e| e.to_string())? {
+        return Ok(());
+    }
     let generated = cli.admin_password.is_none();
+    if generated && final_path.exists() {
+        return Err(format!(
+            "this database is empty, but {} already exists (the initial password of another \
+             database?); it is never overwritten: move it away, or pass --admin-password",
+            final_path.display()
+        ));
+    }
     let password = cli
         .admin_password
         .clone()
         .unwrap_or_else(|| random_password(24));
-    let final_path = cli.data_dir.join(INITIAL_PASSWORD_FILE);
-    let tmp_path = cli.data_dir.join(format!("{INITIAL_PASSWORD_FILE}.tmp"));
+    let tmp_path = cli.data_dir.join(format!(
+        "{INITIAL_PASSWORD_FILE}.{}.tmp",
+        random_password(8)
+    ));
     if generated {
-        // Written before the account exists, so that the password cannot be lost.
-        write_private(&tmp_path, &password)
+        files::write_new_private(&tmp_path, &password)
             .map_err(|e| format!("cannot write {}: {e}", tmp_path.display()))?;
     }
     let ran = svc.bootstrap(&cli.admin_email, &password).await;
     if generated {
-        match ran {
-            Ok(true) => std::fs::rename(&tmp_path, &final_path)
-                .map_err(|e| format!("cannot write {}: {e}", final_path.display()))?,
-            _ => {
-                let _ = std::fs::remove_file(&tmp_path);
-            }
-        }
+        // A hard link fails when the name exists: never over another file.
+        let placed = match ran {
+            Ok(true) => std::fs::hard_link(&tmp_path, &final_path)
+                .map_err(|e| format!("cannot write {}: {e}", final_path.display())),
+            _ => Ok(()),
+        };
+        let _ = std::fs::remove_file(&tmp_path);
+        placed?;
     }
     if ran? {
         tracing::info!(email = %cli.admin_email, "created the first superadmin and workspace 'admins'");
@@ -128,28 +125,37 @@ async fn shutdown_signal() {
 pub async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::from_cli(&cli);
     settings.argon2.validate()?;
-    std::fs::create_dir_all(&cli.data_dir)
-        .map_err(|e| format!("cannot create data folder {}: {e}", cli.data_dir.display()))?;
+    let url = cli
+        .database_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+    let target = DbTarget::parse(&url).map_err(|e| format!("--database-url: {e}"))?;
+    // The port first: a clash must create nothing.
+    let listener = tokio::net::TcpListener::bind(&cli.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    files::private_dir(&cli.data_dir)?;
+    tracing::info!("database: {}", target.describe(&cli.data_dir));
     let db = DbOptions {
-        url: cli
-            .database_url
-            .clone()
-            .unwrap_or_else(|| SQLITE_FILE.into()),
+        url,
         max_connections: cli.db_max_connections,
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
         acquire_timeout: Duration::from_secs(5),
     };
     let store = Arc::new(SqlStore::connect(&db, &cli.data_dir).await?);
     let flush_every = settings.last_used_flush;
+    let serve_opts = http::serve::ServeOptions {
+        header_timeout: Duration::from_secs(cli.header_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(cli.idle_timeout_secs.max(1)),
+        max_connections_per_ip: cli.max_connections_per_ip.max(1),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        shutdown_grace: Duration::from_secs(30),
+    };
     let svc = Arc::new(Service::new(store.clone(), Arc::new(SystemClock), settings));
     bootstrap(&svc, &cli).await?;
 
-    let listener = tokio::net::TcpListener::bind(&cli.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-
-    let flusher = {
+    let background = {
         let svc = svc.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(flush_every);
@@ -159,25 +165,28 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 if let Err(e) = svc.flush_last_used().await {
                     tracing::warn!("cannot record token use: {e}");
                 }
+                if let Err(e) = svc.sweep_login_throttle().await {
+                    tracing::warn!("cannot forget old failed logins: {e}");
+                }
             }
         })
     };
 
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    let app = http::app(svc.clone());
-    axum::serve(
+    http::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        http::app(svc.clone()),
+        serve_opts,
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
+    .await;
 
-    flusher.abort();
+    background.abort();
     if let Err(e) = svc.flush_last_used().await {
         tracing::warn!("cannot record token use: {e}");
     }
     store.close().await;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! hashes wandered over dozens of short-lived threads, each leaving its memory in an
 //! allocator arena of its own: 600 MiB resident after a few seconds of logins.)
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -79,13 +80,26 @@ pub const SCHED_IDLE: u32 = 5;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Hashes and verifies passwords on `concurrency` dedicated threads.
+/// Hashes and verifies passwords on `concurrency` dedicated threads, with at most
+/// `max_pending` jobs waiting or running: past that, a job is refused at once (a flood of
+/// logins must not grow memory without bound).
 #[derive(Clone)]
 pub struct Hasher {
     params: Argon2Params,
     /// The pool's queue; its threads exit when the last clone is dropped.
     queue: mpsc::Sender<Job>,
     dummy: Arc<String>,
+    pending: Arc<AtomicUsize>,
+    max_pending: usize,
+}
+
+/// Counts a job as pending from its submission until it has run or been dropped.
+struct Pending(Arc<AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Moves the calling thread to Linux's `SCHED_IDLE` policy: any normal thread that wakes up
@@ -120,8 +134,14 @@ fn lower_priority() {
 }
 
 impl Hasher {
-    /// A hasher with these parameters and `concurrency` hashing threads.
+    /// A hasher with these parameters and `concurrency` hashing threads, and no practical
+    /// bound on waiting jobs.
     pub fn new(params: Argon2Params, concurrency: usize) -> Self {
+        Self::bounded(params, concurrency, usize::MAX / 2)
+    }
+
+    /// A hasher that refuses jobs beyond `max_pending` waiting or running.
+    pub fn bounded(params: Argon2Params, concurrency: usize, max_pending: usize) -> Self {
         let argon = params.argon2();
         let dummy = argon
             .hash_password(b"dummy password for unknown accounts")
@@ -152,7 +172,14 @@ impl Hasher {
             params,
             queue,
             dummy: Arc::new(dummy),
+            pending: Arc::new(AtomicUsize::new(0)),
+            max_pending: max_pending.max(1),
         }
+    }
+
+    /// Jobs waiting or running now.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// The parameters new hashes get.
@@ -160,13 +187,22 @@ impl Hasher {
         self.params
     }
 
-    /// Runs `f` on a hashing thread, after the jobs queued before it.
+    /// Runs `f` on a hashing thread, after the jobs queued before it; refused with
+    /// [`Error::Busy`] when `max_pending` jobs are already waiting or running.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Busy(
+                "too many password checks are waiting; try again in a moment".into(),
+            ));
+        }
+        let pending = Pending(self.pending.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            let _pending = pending;
             // The caller went away (client disconnected): skip the work.
             if !tx.is_closed() {
                 let _ = tx.send(f());
@@ -229,7 +265,10 @@ fn with_memory<T>(blocks: usize, configured: Argon2Params, f: impl FnOnce(&mut [
         if memory.len() < blocks {
             memory.resize(blocks, Block::default());
         }
-        f(&mut memory[..blocks])
+        match memory.get_mut(..blocks) {
+            Some(m) => f(m),
+            None => f(&mut vec![Block::default(); blocks]),
+        }
     })
 }
 
@@ -348,6 +387,39 @@ mod tests {
             Verified::YesRehashed(new) => assert!(new.starts_with("$argon2id$v=19$m=128,t=2,p=1$")),
             other => panic!("expected a rehash, got {other:?}"),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_frees_its_places() {
+        let hasher = Hasher::bounded(Argon2Params::TEST, 1, 3);
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let h = hasher.clone();
+            let g = gate.clone();
+            held.push(tokio::spawn(async move {
+                h.run(move || {
+                    let _ = g.lock().unwrap().recv();
+                })
+                .await
+            }));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while hasher.pending() < 3 {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.run(|| ()).await;
+        assert!(matches!(refused, Err(Error::Busy(_))), "{refused:?}");
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(hasher.pending(), 0);
+        hasher.run(|| ()).await.unwrap();
     }
 
     #[test]

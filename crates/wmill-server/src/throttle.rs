@@ -1,5 +1,11 @@
-//! Login throttling, in memory: per account, a lock after N consecutive failures; per
-//! client IP, at most M attempts a minute. The answer never says whether the account exists.
+//! Per-client-address limits on logins, in memory (per instance): at most M attempts a
+//! minute, and at most a few audited refusals a minute so that a flood cannot bury the audit
+//! log. The per-account lock, which must hold across instances and restarts, lives in the
+//! database (`AuthStore::count_login_attempt`).
+//!
+//! The state is bounded by size and age: entries older than a minute are useless and
+//! swept, and when more addresses than [`MAX_ADDRESSES`] are live at once, the oldest windows
+//! are dropped first.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,127 +14,159 @@ use std::sync::Mutex;
 use crate::clock::Micros;
 
 const MINUTE: Micros = 60_000_000;
-/// Entries kept before old ones are swept, so that a spray of addresses cannot grow memory.
-const SWEEP_AT: usize = 100_000;
+/// Addresses tracked at most.
+pub const MAX_ADDRESSES: usize = 100_000;
+/// Refused logins audited per address and minute; past that, one more entry says that the
+/// rest of the minute is not audited.
+pub const AUDITED_REFUSALS_PER_MINUTE: u32 = 20;
 
-#[derive(Default)]
-struct AccountState {
-    failures: u32,
-    locked_until: Micros,
+#[derive(Clone, Copy)]
+struct Window {
+    start: Micros,
+    attempts: u32,
+    audited: u32,
 }
 
-#[derive(Default)]
-struct State {
-    accounts: HashMap<String, AccountState>,
-    /// Per IP: window start and attempts in it.
-    ips: HashMap<IpAddr, (Micros, u32)>,
+/// Whether a refused login is audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditBudget {
+    /// Audit it.
+    Yes,
+    /// Audit it, saying that further refusals from this address are not audited this minute.
+    Last,
+    /// Do not audit it.
+    No,
 }
 
-/// The throttle; share one per server.
+/// The per-address limits; share one per server.
 pub struct Throttle {
-    threshold: u32,
-    lock_for: Micros,
     per_ip_per_minute: u32,
-    state: Mutex<State>,
+    ips: Mutex<HashMap<IpAddr, Window>>,
 }
 
 impl Throttle {
-    /// `threshold` failures lock an account for `lock_for`; `per_ip` attempts a minute.
-    pub fn new(threshold: u32, lock_for: std::time::Duration, per_ip: u32) -> Self {
+    /// At most `per_ip` attempts a minute per address.
+    pub fn new(per_ip: u32) -> Self {
         Throttle {
-            threshold,
-            lock_for: lock_for.as_micros() as Micros,
             per_ip_per_minute: per_ip,
-            state: Mutex::new(State::default()),
+            ips: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an attempt; `false` when it must be refused with 429.
-    pub fn allow(&self, account: &str, ip: IpAddr, now: Micros) -> bool {
-        let mut s = self.state.lock().expect("throttle lock");
-        if s.ips.len() > SWEEP_AT {
-            s.ips.retain(|_, (start, _)| now - *start < MINUTE);
+    fn window<T>(&self, ip: IpAddr, now: Micros, f: impl FnOnce(&mut Window) -> T) -> T {
+        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        if ips.len() >= MAX_ADDRESSES && !ips.contains_key(&ip) {
+            ips.retain(|_, w| now - w.start < MINUTE);
+            if ips.len() >= MAX_ADDRESSES {
+                // Every tracked address is live: drop the oldest tenth of the windows.
+                let mut starts: Vec<Micros> = ips.values().map(|w| w.start).collect();
+                let cut = starts.len() / 10;
+                let (_, nth, _) = starts.select_nth_unstable(cut);
+                let nth = *nth;
+                ips.retain(|_, w| w.start > nth);
+            }
         }
-        let (start, count) = s.ips.entry(ip).or_insert((now, 0));
-        if now - *start >= MINUTE {
-            *start = now;
-            *count = 0;
+        let w = ips.entry(ip).or_insert(Window {
+            start: now,
+            attempts: 0,
+            audited: 0,
+        });
+        if now - w.start >= MINUTE {
+            *w = Window {
+                start: now,
+                attempts: 0,
+                audited: 0,
+            };
         }
-        *count += 1;
-        if *count > self.per_ip_per_minute {
-            return false;
-        }
-        s.accounts
-            .get(account)
-            .is_none_or(|a| a.locked_until <= now)
+        f(w)
     }
 
-    /// Records a failed attempt on `account`.
-    pub fn failed(&self, account: &str, now: Micros) {
-        let mut s = self.state.lock().expect("throttle lock");
-        if s.accounts.len() > SWEEP_AT {
-            s.accounts
-                .retain(|_, a| a.locked_until > now || a.failures > 0);
-        }
-        let a = s.accounts.entry(account.to_string()).or_default();
-        a.failures += 1;
-        if a.failures >= self.threshold {
-            a.locked_until = now + self.lock_for;
-            a.failures = 0;
-        }
+    /// Counts an attempt from `ip`; `false` when it must be refused with 429.
+    pub fn allow(&self, ip: IpAddr, now: Micros) -> bool {
+        let limit = self.per_ip_per_minute;
+        self.window(ip, now, |w| {
+            w.attempts = w.attempts.saturating_add(1);
+            w.attempts <= limit
+        })
     }
 
-    /// A success resets the account's count.
-    pub fn succeeded(&self, account: &str) {
-        self.state
-            .lock()
-            .expect("throttle lock")
-            .accounts
-            .remove(account);
+    /// Whether a refused login from `ip` is audited.
+    pub fn audit_refusal(&self, ip: IpAddr, now: Micros) -> AuditBudget {
+        self.window(ip, now, |w| {
+            w.audited = w.audited.saturating_add(1);
+            match w.audited {
+                n if n < AUDITED_REFUSALS_PER_MINUTE => AuditBudget::Yes,
+                n if n == AUDITED_REFUSALS_PER_MINUTE => AuditBudget::Last,
+                _ => AuditBudget::No,
+            }
+        })
+    }
+
+    /// Addresses tracked now.
+    pub fn len(&self) -> usize {
+        self.ips.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no address is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     #[test]
-    fn an_account_locks_after_the_threshold_and_unlocks_later() {
-        let t = Throttle::new(3, Duration::from_secs(60), 1000);
-        let now = 1_000_000;
-        for _ in 0..3 {
-            assert!(t.allow("a@x", IP, now));
-            t.failed("a@x", now);
-        }
-        assert!(!t.allow("a@x", IP, now + 1));
-        assert!(
-            t.allow("b@x", IP, now + 1),
-            "other accounts are not affected"
-        );
-        assert!(t.allow("a@x", IP, now + 61_000_000));
-    }
-
-    #[test]
-    fn success_resets_the_count() {
-        let t = Throttle::new(3, Duration::from_secs(60), 1000);
-        t.failed("a@x", 0);
-        t.failed("a@x", 0);
-        t.succeeded("a@x");
-        t.failed("a@x", 0);
-        t.failed("a@x", 0);
-        assert!(t.allow("a@x", IP, 1));
-    }
-
-    #[test]
     fn an_ip_gets_a_budget_per_minute() {
-        let t = Throttle::new(100, Duration::from_secs(60), 5);
-        for i in 0..5 {
-            assert!(t.allow(&format!("u{i}@x"), IP, 10));
+        let t = Throttle::new(5);
+        for _ in 0..5 {
+            assert!(t.allow(IP, 10));
         }
-        assert!(!t.allow("u9@x", IP, 10));
-        assert!(t.allow("u9@x", IP, 10 + MINUTE));
+        assert!(!t.allow(IP, 10));
+        assert!(t.allow(IP, 10 + MINUTE));
+    }
+
+    #[test]
+    fn refusals_are_audited_up_to_a_budget() {
+        let t = Throttle::new(1000);
+        let got: Vec<AuditBudget> = (0..AUDITED_REFUSALS_PER_MINUTE + 2)
+            .map(|_| t.audit_refusal(IP, 1))
+            .collect();
+        assert_eq!(
+            got.iter().filter(|b| **b == AuditBudget::Yes).count() as u32,
+            AUDITED_REFUSALS_PER_MINUTE - 1
+        );
+        assert_eq!(
+            got[AUDITED_REFUSALS_PER_MINUTE as usize - 1],
+            AuditBudget::Last
+        );
+        assert_eq!(got.last(), Some(&AuditBudget::No));
+        assert_eq!(t.audit_refusal(IP, 1 + MINUTE), AuditBudget::Yes);
+    }
+
+    #[test]
+    fn the_state_is_bounded_by_size_and_age() {
+        let t = Throttle::new(10);
+        let ip = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(i));
+        for i in 0..MAX_ADDRESSES as u32 {
+            t.allow(ip(i), Micros::from(i));
+        }
+        assert_eq!(t.len(), MAX_ADDRESSES);
+        // All live: the oldest tenth goes.
+        t.allow(ip(u32::MAX), MAX_ADDRESSES as Micros);
+        assert!(
+            t.len() <= MAX_ADDRESSES - MAX_ADDRESSES / 10 + 1,
+            "{}",
+            t.len()
+        );
+        // A minute later, every old window is swept at the next new address.
+        for i in 0..MAX_ADDRESSES as u32 {
+            t.allow(ip(i), MINUTE * 2);
+        }
+        t.allow(ip(u32::MAX - 1), MINUTE * 4);
+        assert!(t.len() < MAX_ADDRESSES, "{}", t.len());
     }
 }

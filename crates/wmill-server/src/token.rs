@@ -27,29 +27,42 @@ impl std::fmt::Debug for Minted {
     }
 }
 
+/// The base62 digit of `n % 62`.
+fn base62(n: u64) -> char {
+    ALPHABET
+        .get((n % 62) as usize)
+        .map_or('0', |&b| char::from(b))
+}
+
 fn checksum(random: &str) -> String {
     let mut n = crc32fast::hash(random.as_bytes()) as u64;
-    let mut out = [b'0'; CHECK_LEN];
+    let mut out = ['0'; CHECK_LEN];
     for slot in out.iter_mut().rev() {
-        *slot = ALPHABET[(n % 62) as usize];
+        *slot = base62(n);
         n /= 62;
     }
-    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+    out.iter().collect()
+}
+
+/// `len` random base62 characters from the OS CSPRNG (rejection sampling keeps the
+/// distribution uniform: 248 = 4 × 62).
+pub fn random_base62(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).expect("the OS random source is available");
+        for b in buf {
+            if b < 248 && out.len() < len {
+                out.push(base62(u64::from(b)));
+            }
+        }
+    }
+    out
 }
 
 /// Mints a new token from the OS CSPRNG (238 bits of entropy).
 pub fn mint() -> Minted {
-    let mut random = String::with_capacity(RANDOM_LEN);
-    let mut buf = [0u8; 64];
-    while random.len() < RANDOM_LEN {
-        getrandom::fill(&mut buf).expect("the OS random source is available");
-        // Rejection sampling keeps the distribution uniform: 248 = 4 * 62.
-        for b in buf {
-            if b < 248 && random.len() < RANDOM_LEN {
-                random.push(ALPHABET[(b % 62) as usize] as char);
-            }
-        }
-    }
+    let random = random_base62(RANDOM_LEN);
     let raw = format!("{PREFIX}{random}{}", checksum(&random));
     Minted {
         hash: digest(&raw),
@@ -66,19 +79,20 @@ pub fn well_formed(raw: &str) -> bool {
     if rest.len() != RANDOM_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return false;
     }
-    let (random, check) = rest.split_at(RANDOM_LEN);
+    let Some((random, check)) = rest.split_at_checked(RANDOM_LEN) else {
+        return false;
+    };
     checksum(random) == check
 }
 
 /// SHA-256 of the token, lowercase hex.
 pub fn digest(raw: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = Sha256::digest(raw.as_bytes());
     // Every request pays for this: no formatting machinery, one allocation.
     let mut s = String::with_capacity(64);
     for b in d.iter() {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 0xf)] as char);
+        s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
     }
     s
 }
@@ -89,7 +103,7 @@ pub fn prefix_of(raw: &str) -> &str {
         .char_indices()
         .nth(wmill_api::TOKEN_PREFIX_LEN)
         .map_or(raw.len(), |(i, _)| i);
-    &raw[..end]
+    raw.get(..end).unwrap_or(raw)
 }
 
 /// How a token appears in audit entries: its prefix and five stars.

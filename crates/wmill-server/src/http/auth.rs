@@ -7,10 +7,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wmill_api::{GlobalUserInfo, Login, SetPassword, UserInfo};
 
-use super::extract::{Authed, ClientIp, InWorkspace, Json, RawToken};
+use super::extract::{Authed, Client, InWorkspace, Json, RawToken};
 use super::{AppState, Text};
 use crate::clock::to_ts;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,15 +36,23 @@ fn cookie(value: String) -> HeaderMap {
     responses(
         (status = 200, description = "The session token", body = String, content_type = "text/plain"),
         (status = 400, description = "`Bad request: Invalid login`", body = String, content_type = "text/plain"),
-        (status = 429, description = "Too many attempts", body = String, content_type = "text/plain")))]
+        (status = 429, description = "Too many attempts", body = String, content_type = "text/plain"),
+        (status = 503, description = "Too many password checks waiting", body = String, content_type = "text/plain")))]
 async fn login(
     State(s): State<AppState>,
-    ClientIp(ip): ClientIp,
-    Json(req): Json<Login>,
+    client: Client,
+    body: std::result::Result<Json<Login>, Error>,
 ) -> Result<(HeaderMap, Text)> {
-    let out = s.svc.login(&req.email, req.password, ip).await?;
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            s.svc.malformed_login(client.ip).await?;
+            return Err(e);
+        }
+    };
+    let out = s.svc.login(&req.email, req.password, client.ip).await?;
     let expires = to_ts(out.expires_at).format("%a, %d %b %Y %H:%M:%S GMT");
-    let secure = if s.svc.settings().secure_cookies {
+    let secure = if s.svc.settings().secure_cookies || client.https {
         "; Secure"
     } else {
         ""
@@ -123,5 +131,9 @@ async fn set_password(
     Authed(c): Authed,
     Json(req): Json<SetPassword>,
 ) -> Result<Text> {
-    Ok(Text(s.svc.set_own_password(&c, req.password).await?))
+    Ok(Text(
+        s.svc
+            .set_own_password(&c, req.password, req.revoke_tokens.unwrap_or(false))
+            .await?,
+    ))
 }

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 pub mod extract;
 mod groups;
+pub mod serve;
 mod tokens;
 mod users;
 mod workspaces;
@@ -14,10 +15,11 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -124,19 +126,51 @@ async fn method_not_allowed(req: Request) -> Response {
     Text(text).with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
-/// A path fit for the log: a segment that could be a token (they are accepted in the
-/// token-deletion path) is cut to its public prefix.
+/// A path fit for the log and for error texts: a segment that could be a token (they are
+/// accepted in the token-deletion path) is cut to its public prefix, counted in characters
+/// (a byte offset could fall inside a character), and the whole is cut to 200 characters.
 fn loggable_path(path: &str) -> String {
-    path.split('/')
+    let cut: String = path
+        .split('/')
         .map(|seg| {
-            if seg.len() > wmill_api::TOKEN_PREFIX_LEN && seg.starts_with("wm_") {
-                format!("{}…", &seg[..wmill_api::TOKEN_PREFIX_LEN])
+            if seg.starts_with("wm_") && seg.chars().count() > wmill_api::TOKEN_PREFIX_LEN {
+                let prefix: String = seg.chars().take(wmill_api::TOKEN_PREFIX_LEN).collect();
+                format!("{prefix}…")
             } else {
                 seg.to_string()
             }
         })
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    if cut.chars().count() > 200 {
+        let mut short: String = cut.chars().take(200).collect();
+        short.push('…');
+        short
+    } else {
+        cut
+    }
+}
+
+/// Headers on every answer: nothing the API answers may be stored by a cache (tokens,
+/// users, the audit log), and no body is ever sniffed into another type.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
+}
+
+/// A handler that panics answers 500 like any internal fault, instead of dropping the
+/// connection. No input should reach a panic; this is the net under that rule.
+async fn catch_panics(req: Request, next: Next) -> Response {
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(res) => res,
+        Err(_) => Error::internal("a request handler panicked").into_response(),
+    }
 }
 
 /// Logs method, path (never the query: it may hold a token), status and time.
@@ -185,6 +219,8 @@ pub fn app(svc: Arc<Service>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(catch_panics))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)
 }
@@ -200,5 +236,17 @@ mod tests {
             super::loggable_path("/api/w/admins/groups/get/wm_team"),
             "/api/w/admins/groups/get/wm_team"
         );
+    }
+
+    #[test]
+    fn paths_with_multibyte_characters_are_cut_on_characters() {
+        // The 10th byte of this segment falls inside "é": a byte cut would panic.
+        assert_eq!(super::loggable_path("/api/wm_abcdefé"), "/api/wm_abcdefé");
+        assert_eq!(
+            super::loggable_path("/api/wm_ééééééééééé"),
+            "/api/wm_ééééééé…"
+        );
+        let long = format!("/{}", "é".repeat(500));
+        assert_eq!(super::loggable_path(&long).chars().count(), 201);
     }
 }

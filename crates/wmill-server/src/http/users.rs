@@ -93,7 +93,11 @@ async fn set_password_of(
     Path(email): Path<String>,
     Json(req): Json<SetPassword>,
 ) -> Result<Text> {
-    Ok(Text(s.svc.set_password_of(&c, &email, req.password).await?))
+    Ok(Text(
+        s.svc
+            .set_password_of(&c, &email, req.password, req.revoke_tokens.unwrap_or(false))
+            .await?,
+    ))
 }
 
 /// Whether an account exists.

@@ -7,7 +7,7 @@ use super::{Member, Service, paginate};
 use crate::clock::to_ts;
 use crate::domain::quote;
 use crate::error::{Error, Result};
-use crate::store::{AuditFilter, AuditRow};
+use crate::store::{AuditFilter, AuditRow, MAX_FILTER_LIST};
 
 fn wire(r: AuditRow) -> Result<AuditLog> {
     let action_kind = ActionKind::parse(&r.action_kind).ok_or_else(|| {
@@ -26,6 +26,7 @@ fn wire(r: AuditRow) -> Result<AuditLog> {
         action_kind,
         resource: r.resource,
         parameters: r.parameters.and_then(|p| serde_json::from_str(&p).ok()),
+        impersonator: r.impersonator,
     })
 }
 
@@ -67,8 +68,10 @@ fn flag(name: &str, v: &Option<String>) -> Result<bool> {
     }
 }
 
-fn list(v: &Option<String>) -> Vec<String> {
-    v.as_deref()
+/// A comma-separated list of at most [`MAX_FILTER_LIST`] entries (repeats count once).
+fn list(name: &str, v: &Option<String>) -> Result<Vec<String>> {
+    let mut items: Vec<String> = v
+        .as_deref()
         .map(|s| {
             s.split(',')
                 .map(str::trim)
@@ -76,7 +79,16 @@ fn list(v: &Option<String>) -> Vec<String> {
                 .map(String::from)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    items.sort();
+    items.dedup();
+    if items.len() > MAX_FILTER_LIST {
+        return Err(Error::BadRequest(format!(
+            "{name} lists {} operations; at most {MAX_FILTER_LIST} are allowed",
+            items.len()
+        )));
+    }
+    Ok(items)
 }
 
 fn text(v: &Option<String>) -> Option<String> {
@@ -92,6 +104,11 @@ impl Service {
             return Err(Error::PermissionDenied(
                 "all_workspaces requires a superadmin".into(),
             ));
+        }
+        if all_workspaces && let Some(ws) = &m.caller.pinned {
+            return Err(Error::PermissionDenied(format!(
+                "this token is limited to workspace {ws}: all_workspaces needs a token that is not"
+            )));
         }
         let action_kind = match text(&q.action_kind) {
             None => None,
@@ -115,8 +132,8 @@ impl Service {
             before: time("before", &q.before)?,
             after: time("after", &q.after)?,
             operation: text(&q.operation),
-            operations: list(&q.operations),
-            exclude_operations: list(&q.exclude_operations),
+            operations: list("operations", &q.operations)?,
+            exclude_operations: list("exclude_operations", &q.exclude_operations)?,
             resource: text(&q.resource),
             action_kind,
             before_id: number("before_id", &q.before_id)?,
@@ -141,7 +158,8 @@ impl Service {
             ))
         })?;
         let row = self.store.audit_entry(id).await?.ok_or_else(not_found)?;
-        let visible = m.caller.super_admin
+        // A superadmin sees every entry, unless through a token pinned to this workspace.
+        let visible = (m.caller.super_admin && m.caller.pinned.is_none())
             || (row.workspace_id == m.workspace.as_str()
                 && (m.is_admin || row.username == m.username));
         if !visible {

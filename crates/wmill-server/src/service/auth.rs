@@ -10,7 +10,10 @@ use crate::clock::{Micros, to_ts};
 use crate::domain::{Email, WorkspaceId, check_password};
 use crate::error::{Error, Result};
 use crate::password::Verified;
-use crate::store::{NewAudit, NewTokenRow, TokenAuthRow};
+use crate::store::{
+    Attempt, EndSessions, LoginRecord, NewAudit, NewTokenRow, TokenAuthRow, TokenKind,
+};
+use crate::throttle::AuditBudget;
 use crate::token;
 
 /// A successful login.
@@ -36,7 +39,7 @@ impl Service {
     /// The caller a token's row stands for, if it is still valid.
     fn caller(&self, hash: String, row: TokenAuthRow) -> Result<Caller> {
         let now = self.now();
-        if row.disabled || row.expiration.is_some_and(|e| e <= now) {
+        if row.disabled || !row.impersonator_ok || row.expiration.is_some_and(|e| e <= now) {
             return Err(Error::unauthorized());
         }
         self.mark_used(&hash, now);
@@ -46,6 +49,8 @@ impl Service {
             token_hash: hash,
             token_prefix: row.prefix,
             pinned: row.workspace_id,
+            impersonator: row.impersonator,
+            expiration: row.expiration,
             name: row.name,
             company: row.company,
             username: row.username,
@@ -113,52 +118,73 @@ impl Service {
         }
     }
 
-    /// Exchanges credentials for a session token. Every failure answers the same.
+    /// Exchanges credentials for a session token. Every failure answers the same, whether
+    /// the account exists or not; every refusal is audited (at most a few a minute per client
+    /// address, so that a flood cannot bury the log).
+    ///
+    /// The order matters: the client address's budget first (memory), then the account's
+    /// failure count in the database, incremented *before* the password is verified, so that
+    /// parallel guesses cannot outrun the lock; the session is minted only if the account
+    /// still has the password that was verified and is still enabled.
     pub async fn login(&self, email: &str, password: String, ip: IpAddr) -> Result<LoginOutcome> {
         let invalid = || Error::BadRequest("Invalid login".into());
-        let now = self.now();
-        // An address that cannot be an email still costs a verification, so that timing
-        // does not tell it apart, but is never stored.
-        let email = Email::parse(email).ok();
-        let key = email.as_ref().map_or("", |e| e.as_str()).to_string();
-        if !self.throttle.allow(&key, ip, now) {
-            return Err(Error::TooManyRequests(
+        let too_many = || {
+            Error::TooManyRequests(
                 "too many login attempts; wait a few minutes and try again".into(),
-            ));
-        }
-        let account = match &email {
-            Some(e) => self.store.account(e.as_str()).await?,
-            None => None,
+            )
         };
+        let now = self.now();
+        let email = Email::parse(email).ok();
+        if !self.throttle.allow(ip, now) {
+            self.refused_login(email.as_ref(), ip, "too many attempts from this address")
+                .await?;
+            return Err(too_many());
+        }
+        let Some(email) = email else {
+            // An address that cannot be an email still costs a verification, so that timing
+            // does not tell it apart, but is never stored (people type passwords there).
+            self.hasher.verify(password, None).await?;
+            self.refused_login(None, ip, "malformed email").await?;
+            return Err(invalid());
+        };
+        match self
+            .store
+            .count_login_attempt(email.as_str(), now, self.lockout())
+            .await?
+        {
+            Attempt::Locked { .. } => {
+                self.refused_login(Some(&email), ip, "account locked")
+                    .await?;
+                return Err(too_many());
+            }
+            Attempt::Allowed { locks: true } => tracing::warn!(
+                email = %email,
+                %ip,
+                "account locked for {} s after {} failed logins in a row",
+                self.settings.lockout.as_secs(),
+                self.settings.lockout_threshold
+            ),
+            Attempt::Allowed { locks: false } => {}
+        }
+        let account = self.store.account(email.as_str()).await?;
         let stored = account
             .as_ref()
             .filter(|a| !a.disabled)
             .map(|a| a.password_hash.clone());
-        let verified = self.hasher.verify(password, stored).await?;
-        let rehash = match verified {
+        let rehash = match self.hasher.verify(password, stored.clone()).await? {
             Verified::No => {
-                self.throttle.failed(&key, now);
-                if let Some(e) = &email {
-                    self.store
-                        .record_audit(NewAudit {
-                            workspace_id: wmill_api::GLOBAL_WORKSPACE.into(),
-                            timestamp: now,
-                            username: e.to_string(),
-                            email: Some(e.to_string()),
-                            operation: "users.login_failure",
-                            action_kind: ActionKind::Create,
-                            resource: None,
-                            parameters: None,
-                        })
-                        .await?;
-                }
+                let reason = match &account {
+                    None => "unknown account",
+                    Some(a) if a.disabled => "account disabled",
+                    Some(_) => "wrong password",
+                };
+                self.refused_login(Some(&email), ip, reason).await?;
                 return Err(invalid());
             }
             Verified::Yes => None,
             Verified::YesRehashed(h) => Some(h),
         };
-        let email = email.ok_or_else(invalid)?;
-        self.throttle.succeeded(email.as_str());
+        let verified_hash = stored.ok_or_else(invalid)?;
         let minted = token::mint();
         let expires_at = now + self.settings.session_ttl.as_micros() as Micros;
         let audit = NewAudit {
@@ -170,6 +196,7 @@ impl Service {
             action_kind: ActionKind::Create,
             resource: Some(token::truncated(&minted.prefix)),
             parameters: None,
+            impersonator: None,
         };
         let row = NewTokenRow {
             hash: minted.hash,
@@ -179,13 +206,68 @@ impl Service {
             expiration: Some(expires_at),
             workspace_id: None,
             created_at: now,
+            kind: TokenKind::Session,
+            impersonator: None,
         };
-        let first_login = account.as_ref().is_none_or(|a| a.first_time_user);
-        self.store.login(row, rehash, first_login, audit).await?;
+        let record = LoginRecord {
+            token: row,
+            verified_hash,
+            rehash,
+            first_login: account.as_ref().is_none_or(|a| a.first_time_user),
+            audit,
+        };
+        if !self.store.login(record).await? {
+            self.refused_login(Some(&email), ip, "account changed during login")
+                .await?;
+            return Err(invalid());
+        }
         Ok(LoginOutcome {
             token: minted.raw,
             expires_at,
         })
+    }
+
+    /// Audits a refused login (`users.login_failure`, with the reason and the client
+    /// address), within the address's budget of audited refusals.
+    async fn refused_login(&self, email: Option<&Email>, ip: IpAddr, reason: &str) -> Result<()> {
+        let now = self.now();
+        let budget = self.throttle.audit_refusal(ip, now);
+        if budget == AuditBudget::No {
+            return Ok(());
+        }
+        let mut parameters = serde_json::json!({ "reason": reason, "ip": ip.to_string() });
+        if budget == AuditBudget::Last
+            && let Some(p) = parameters.as_object_mut()
+        {
+            p.insert(
+                "note".into(),
+                "further refused logins from this address are not audited for the rest of \
+                 the minute"
+                    .into(),
+            );
+            tracing::warn!(%ip, "many refused logins from one address; auditing paused for a minute");
+        }
+        let who = email.map_or("unknown", Email::as_str);
+        self.store
+            .record_audit(NewAudit {
+                workspace_id: wmill_api::GLOBAL_WORKSPACE.into(),
+                timestamp: now,
+                username: who.to_string(),
+                email: email.map(|e| e.to_string()),
+                operation: "users.login_failure",
+                action_kind: ActionKind::Create,
+                resource: None,
+                parameters: Some(parameters),
+                impersonator: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Audits a login request whose body could not be read as a login (not JSON, fields
+    /// missing): nothing of it is kept.
+    pub async fn malformed_login(&self, ip: IpAddr) -> Result<()> {
+        self.refused_login(None, ip, "malformed request").await
     }
 
     /// Deletes the presented token. Unknown or malformed tokens are already logged out.
@@ -206,6 +288,7 @@ impl Service {
             action_kind: ActionKind::Delete,
             resource: Some(token::truncated(&row.prefix)),
             parameters: None,
+            impersonator: row.impersonator.clone(),
         };
         self.store.revoke_token(&hash, audit).await?;
         self.last_used.lock().expect("last_used lock").remove(&hash);
@@ -267,21 +350,28 @@ impl Service {
         })
     }
 
-    /// Changes the caller's own password.
-    pub async fn set_own_password(&self, c: &Caller, password: String) -> Result<String> {
+    /// Changes the caller's own password. Every other login session of the account ends
+    /// (with `revoke_tokens`, its API tokens too); the token making the request stays.
+    pub async fn set_own_password(
+        &self,
+        c: &Caller,
+        password: String,
+        revoke_tokens: bool,
+    ) -> Result<String> {
         check_password(&password, self.settings.password_min_chars)?;
         let hash = self.hasher.hash(password).await?;
-        let audit = self.global_audit(
+        let mut audit = self.global_audit(
             c,
             "users.setpassword",
             ActionKind::Update,
             Some(c.email.clone()),
         );
-        if !self
-            .store
-            .set_password(&c.email, &hash, Some(audit))
-            .await?
-        {
+        audit.parameters = Some(serde_json::json!({ "revoke_tokens": revoke_tokens }));
+        let end = EndSessions {
+            keep: Some(c.token_hash.clone()),
+            all_tokens: revoke_tokens,
+        };
+        if !self.store.set_password(&c.email, &hash, end, audit).await? {
             return Err(Error::unauthorized());
         }
         Ok(format!("password of {} updated", c.email))

@@ -1,24 +1,20 @@
 //! Groups of a workspace: any member creates one and owns it; admins and owners manage it.
 //! `all` holds every member and is managed by the membership itself.
 
-use std::collections::BTreeMap;
-
 use wmill_api::{ActionKind, CreateGroup, Group};
 
 use super::{Member, Service, paginate};
 use crate::domain::{GroupName, Username, quote, text_field};
 use crate::error::{Error, Result};
-use crate::store::{GroupAdd, GroupRemove, GroupRow};
+use crate::store::{Actor, GroupAdd, GroupChange, GroupRemove, GroupRow};
 
 fn wire_group(g: GroupRow) -> Group {
-    let extra_perms: BTreeMap<String, bool> =
-        serde_json::from_str(&g.extra_perms).unwrap_or_default();
     Group {
         workspace_id: g.workspace_id,
         name: g.name,
         summary: g.summary,
         members: g.members,
-        extra_perms,
+        extra_perms: g.extra_perms,
     }
 }
 
@@ -26,28 +22,22 @@ fn not_found(name: &str) -> Error {
     Error::NotFound(format!("group {} not found", quote(name)))
 }
 
-impl Service {
-    /// Loads a group the caller may manage: admins, and owners (`u/<username>` set to true).
-    async fn managed_group(&self, m: &Member, name: &str) -> Result<(GroupName, GroupRow)> {
-        let name = GroupName::from_path(name)?;
-        let g = self
-            .store
-            .group(m.workspace.as_str(), name.as_str())
-            .await?
-            .ok_or_else(|| not_found(name.as_str()))?;
-        if !m.is_admin {
-            let perms: BTreeMap<String, bool> =
-                serde_json::from_str(&g.extra_perms).unwrap_or_default();
-            if perms.get(&format!("u/{}", m.username)) != Some(&true) {
-                return Err(Error::PermissionDenied(format!(
-                    "{} is not an owner of group {name}",
-                    m.username
-                )));
-            }
-        }
-        Ok((name, g))
-    }
+fn not_owner(m: &Member, name: &GroupName) -> Error {
+    Error::PermissionDenied(format!("{} is not an owner of group {name}", m.username))
+}
 
+impl Member {
+    /// Who this caller is to a group's rules: an admin, or a member who must own it.
+    fn actor(&self) -> Actor<'_> {
+        if self.is_admin {
+            Actor::Admin
+        } else {
+            Actor::Owner(&self.username)
+        }
+    }
+}
+
+impl Service {
     /// Groups of the workspace, by name, with members.
     pub async fn list_groups(
         &self,
@@ -141,21 +131,23 @@ impl Service {
         summary: Option<String>,
     ) -> Result<String> {
         let summary = text_field("summary", summary, 1000)?;
-        let (name, _) = self.managed_group(m, name).await?;
+        let name = GroupName::from_path(name)?;
         let audit = self.ws_audit(m, "group.edit", ActionKind::Update, Some(name.to_string()));
-        if !self
+        match self
             .store
             .update_group(
                 m.workspace.as_str(),
                 name.as_str(),
                 summary.as_deref(),
+                m.actor(),
                 audit,
             )
             .await?
         {
-            return Err(not_found(name.as_str()));
+            GroupChange::Done => Ok(format!("Edited group {name}")),
+            GroupChange::NoGroup => Err(not_found(name.as_str())),
+            GroupChange::NotOwner => Err(not_owner(m, &name)),
         }
-        Ok(format!("Edited group {name}"))
     }
 
     /// Deletes a group (never `all`).
@@ -166,21 +158,22 @@ impl Service {
                     .into(),
             ));
         }
-        let (name, _) = self.managed_group(m, name).await?;
+        let name = GroupName::from_path(name)?;
         let audit = self.ws_audit(
             m,
             "group.delete",
             ActionKind::Delete,
             Some(name.to_string()),
         );
-        if !self
+        match self
             .store
-            .delete_group(m.workspace.as_str(), name.as_str(), audit)
+            .delete_group(m.workspace.as_str(), name.as_str(), m.actor(), audit)
             .await?
         {
-            return Err(not_found(name.as_str()));
+            GroupChange::Done => Ok(format!("delete group at name {name}")),
+            GroupChange::NoGroup => Err(not_found(name.as_str())),
+            GroupChange::NotOwner => Err(not_owner(m, &name)),
         }
-        Ok(format!("delete group at name {name}"))
     }
 
     fn membership_audit(
@@ -197,7 +190,7 @@ impl Service {
 
     /// Adds a workspace member to a group; adding an existing member changes nothing.
     pub async fn add_group_member(&self, m: &Member, name: &str, username: &str) -> Result<String> {
-        let (name, _) = self.managed_group(m, name).await?;
+        let name = GroupName::from_path(name)?;
         if name.is_all() {
             return Err(Error::BadRequest(
                 "every member is in group all; nobody can be added to it by hand".into(),
@@ -214,13 +207,20 @@ impl Service {
         let audit = self.membership_audit(m, "group.adduser", &name, user.as_str());
         match self
             .store
-            .add_group_member(m.workspace.as_str(), name.as_str(), user.as_str(), audit)
+            .add_group_member(
+                m.workspace.as_str(),
+                name.as_str(),
+                user.as_str(),
+                m.actor(),
+                audit,
+            )
             .await?
         {
             GroupAdd::Added => Ok(format!("Added {user} to group {name}")),
             GroupAdd::AlreadyMember => Ok(format!("{user} is already a member of group {name}")),
             GroupAdd::NoGroup => Err(not_found(name.as_str())),
             GroupAdd::NotInWorkspace => Err(not_member()),
+            GroupAdd::NotOwner => Err(not_owner(m, &name)),
         }
     }
 
@@ -231,7 +231,7 @@ impl Service {
         name: &str,
         username: &str,
     ) -> Result<String> {
-        let (name, _) = self.managed_group(m, name).await?;
+        let name = GroupName::from_path(name)?;
         if name.is_all() {
             return Err(Error::BadRequest(
                 "Cannot delete users from all: remove them from the workspace instead".into(),
@@ -247,12 +247,19 @@ impl Service {
         let audit = self.membership_audit(m, "group.removeuser", &name, user.as_str());
         match self
             .store
-            .remove_group_member(m.workspace.as_str(), name.as_str(), user.as_str(), audit)
+            .remove_group_member(
+                m.workspace.as_str(),
+                name.as_str(),
+                user.as_str(),
+                m.actor(),
+                audit,
+            )
             .await?
         {
             GroupRemove::Removed => Ok(format!("Removed {user} from group {name}")),
             GroupRemove::NotMember => Err(not_member()),
             GroupRemove::NoGroup => Err(not_found(name.as_str())),
+            GroupRemove::NotOwner => Err(not_owner(m, &name)),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::domain::WorkspaceId;
 use crate::error::{Error, Result};
 use crate::password::Hasher;
-use crate::store::{NewAudit, Store, StoreError};
+use crate::store::{LockoutPolicy, NewAudit, Store, StoreError};
 use crate::throttle::Throttle;
 
 /// The application: storage, clock and policy.
@@ -44,6 +44,10 @@ pub struct Caller {
     pub token_prefix: String,
     /// The workspace a pinned token is limited to.
     pub pinned: Option<String>,
+    /// The superadmin who minted this impersonation token (and answers for what it does).
+    pub impersonator: Option<String>,
+    /// When the token expires.
+    pub expiration: Option<Micros>,
     /// The account's profile, read with the token.
     pub name: Option<String>,
     pub company: Option<String>,
@@ -97,6 +101,7 @@ impl From<StoreError> for Error {
                 Error::Conflict("it was created at the same moment by another request".into())
             }
             StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Timeout(m) => Error::Timeout(m),
             StoreError::Other(m) => Error::Internal(m),
         }
     }
@@ -114,12 +119,12 @@ impl Service {
     /// Builds the service.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Service {
         Service {
-            hasher: Hasher::new(settings.argon2, settings.hash_concurrency),
-            throttle: Throttle::new(
-                settings.lockout_threshold,
-                settings.lockout,
-                settings.login_per_ip_per_minute,
+            hasher: Hasher::bounded(
+                settings.argon2,
+                settings.hash_concurrency,
+                settings.hash_queue,
             ),
+            throttle: Throttle::new(settings.login_per_ip_per_minute),
             store,
             clock,
             settings,
@@ -140,6 +145,27 @@ impl Service {
     /// Whether the database answers.
     pub async fn healthy(&self) -> bool {
         self.store.healthy().await
+    }
+
+    /// The account-lockout policy in force.
+    fn lockout(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            threshold: self.settings.lockout_threshold,
+            lock_for: self.settings.lockout.as_micros() as Micros,
+        }
+    }
+
+    /// Forgets login-throttling state that can no longer matter (idle for longer than a
+    /// lock lasts, and not locked). Returns how many accounts were forgotten.
+    pub async fn sweep_login_throttle(&self) -> Result<u64> {
+        let now = self.now();
+        let before = now - self.lockout().lock_for;
+        Ok(self.store.sweep_login_throttle(before, now).await?)
+    }
+
+    /// Password checks waiting or running.
+    pub fn hashes_pending(&self) -> usize {
+        self.hasher.pending()
     }
 
     /// Writes the batched `last_used_at` times back.
@@ -182,6 +208,7 @@ impl Service {
             action_kind: kind,
             resource,
             parameters: None,
+            impersonator: caller.impersonator.clone(),
         }
     }
 
@@ -202,7 +229,13 @@ impl Service {
             action_kind: kind,
             resource,
             parameters: None,
+            impersonator: m.caller.impersonator.clone(),
         }
+    }
+
+    /// Whether this database has been bootstrapped already.
+    pub async fn bootstrapped(&self) -> Result<bool> {
+        Ok(self.store.bootstrapped().await?)
     }
 
     /// Creates the first superadmin and workspace `admins` on an empty database. Returns

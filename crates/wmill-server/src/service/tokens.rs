@@ -1,24 +1,28 @@
 //! API tokens: create (shown once), list, delete by prefix or whole token, impersonate.
 
+use std::time::Duration;
+
 use wmill_api::{ActionKind, ImpersonateToken, NewToken, TruncatedToken};
 
 use super::{Caller, Service, paginate};
 use crate::clock::{Micros, to_ts};
 use crate::domain::{Email, WorkspaceId, quote, text_field};
 use crate::error::{Error, Result};
-use crate::store::{NewTokenRow, TokenDeletion, TokenSelector};
+use crate::store::NewAudit;
+use crate::store::{Mint, NewTokenRow, TokenDeletion, TokenKind, TokenSelector};
 use crate::token;
 
 impl Service {
-    /// Validates an expiration: in the future, within the instance's cap. An absent one
-    /// means never, or the cap when there is one.
-    fn expiration(&self, raw: Option<&str>) -> Result<Option<Micros>> {
+    /// Validates an expiration: in the future, within `cap` and the instance's token
+    /// lifetime cap. An absent one means never, or the cap when there is one.
+    fn expiration(&self, raw: Option<&str>, cap: Option<Duration>) -> Result<Option<Micros>> {
         let now = self.now();
-        let cap = self
-            .settings
-            .max_token_ttl
-            .map(|d| now + d.as_micros() as Micros);
-        let Some(raw) = raw else { return Ok(cap) };
+        let cap = match (cap, self.settings.max_token_ttl) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let until = cap.map(|d| now.saturating_add(d.as_micros() as Micros));
+        let Some(raw) = raw else { return Ok(until) };
         let t = wmill_api::parse_timestamp(raw)
             .ok_or_else(|| {
                 Error::BadRequest(format!(
@@ -30,45 +34,31 @@ impl Service {
         if t <= now {
             return Err(Error::BadRequest("expiration is in the past".into()));
         }
-        if let (Some(cap), Some(ttl)) = (cap, self.settings.max_token_ttl)
-            && t > cap
+        if let (Some(until), Some(ttl)) = (until, cap)
+            && t > until
         {
             return Err(Error::BadRequest(format!(
-                "expiration is beyond this instance's longest token lifetime of {} seconds",
+                "expiration is beyond the longest lifetime this token may have ({} seconds)",
                 ttl.as_secs()
             )));
         }
         Ok(Some(t))
     }
 
-    async fn mint_for(
-        &self,
-        email: String,
-        label: Option<String>,
-        expiration: Option<Micros>,
-        workspace_id: Option<String>,
-        audit: crate::store::NewAudit,
-    ) -> Result<String> {
-        let minted = token::mint();
-        let mut audit = audit;
-        audit.resource = Some(token::truncated(&minted.prefix));
-        let row = NewTokenRow {
-            hash: minted.hash,
-            prefix: minted.prefix,
-            email,
-            label,
-            expiration,
-            workspace_id,
-            created_at: self.now(),
-        };
-        self.store.create_token(row, audit).await?;
-        Ok(minted.raw)
+    /// Mints a token and answers it raw; refused (401) when its account, or the superadmin
+    /// behind an impersonation, lost the right to one while the request was in flight.
+    async fn mint_for(&self, row: NewTokenRow, raw: String, audit: NewAudit) -> Result<String> {
+        match self.store.create_token(row, audit).await? {
+            Mint::Minted => Ok(raw),
+            Mint::NoAccount | Mint::NoMinter => Err(Error::unauthorized()),
+        }
     }
 
-    /// Mints a token for the caller.
+    /// Mints a token for the caller. A token minted with an impersonation token is one too:
+    /// it answers to the same superadmin and expires no later.
     pub async fn create_token(&self, c: &Caller, req: NewToken) -> Result<String> {
         let label = text_field("label", req.label, 1000)?;
-        let expiration = self.expiration(req.expiration.as_deref())?;
+        let mut expiration = self.expiration(req.expiration.as_deref(), None)?;
         let workspace_id = match req.workspace_id {
             None => None,
             Some(w) => {
@@ -91,41 +81,96 @@ impl Service {
                 Some(ws.to_string())
             }
         };
-        let audit = self.global_audit(c, "users.token.create", ActionKind::Create, None);
-        self.mint_for(c.email.clone(), label, expiration, workspace_id, audit)
-            .await
+        let kind = if c.impersonator.is_some() {
+            if let Some(parent) = c.expiration {
+                if expiration.is_some_and(|e| e > parent) {
+                    return Err(Error::BadRequest(
+                        "a token minted with an impersonation token cannot outlive it".into(),
+                    ));
+                }
+                expiration = expiration.or(Some(parent));
+            }
+            TokenKind::Impersonation
+        } else {
+            TokenKind::Api
+        };
+        let minted = token::mint();
+        let mut audit = self.global_audit(c, "users.token.create", ActionKind::Create, None);
+        audit.resource = Some(token::truncated(&minted.prefix));
+        let row = NewTokenRow {
+            hash: minted.hash,
+            prefix: minted.prefix,
+            email: c.email.clone(),
+            label,
+            expiration,
+            workspace_id,
+            created_at: self.now(),
+            kind,
+            impersonator: c.impersonator.clone(),
+        };
+        self.mint_for(row, minted.raw, audit).await
     }
 
-    /// Mints a token acting as another account (superadmin only).
+    /// Mints a token acting as another, enabled account (superadmin only, not through an
+    /// impersonation token). It expires after the instance's impersonation lifetime (or
+    /// sooner when asked), dies with its minter's superadmin rights, and every audit entry
+    /// made with it names the minter.
     pub async fn impersonate(&self, c: &Caller, req: ImpersonateToken) -> Result<String> {
         c.require_superadmin()?;
+        if c.impersonator.is_some() {
+            return Err(Error::PermissionDenied(
+                "an impersonation token cannot mint impersonation tokens".into(),
+            ));
+        }
         let target = Email::parse(&req.impersonate_email)?;
         let label = text_field("label", req.label, 1000)?;
-        let expiration = self.expiration(req.expiration.as_deref())?;
-        if self.store.account(target.as_str()).await?.is_none() {
-            return Err(Error::NotFound(format!(
-                "user with email {target} not found"
-            )));
+        let expiration = self.expiration(
+            req.expiration.as_deref(),
+            Some(self.settings.impersonation_ttl),
+        )?;
+        match self.store.account(target.as_str()).await? {
+            None => {
+                return Err(Error::NotFound(format!(
+                    "user with email {target} not found"
+                )));
+            }
+            Some(a) if a.disabled => {
+                return Err(Error::BadRequest(format!(
+                    "{target} is disabled: a disabled account cannot be impersonated"
+                )));
+            }
+            Some(_) => {}
         }
+        let minted = token::mint();
         let mut audit = self.global_audit(c, "users.impersonate", ActionKind::Create, None);
+        audit.resource = Some(token::truncated(&minted.prefix));
         audit.parameters = Some(serde_json::json!({ "impersonated": target.as_str() }));
-        self.mint_for(target.to_string(), label, expiration, None, audit)
-            .await
+        let row = NewTokenRow {
+            hash: minted.hash,
+            prefix: minted.prefix,
+            email: target.to_string(),
+            label,
+            expiration,
+            workspace_id: None,
+            created_at: self.now(),
+            kind: TokenKind::Impersonation,
+            impersonator: Some(c.email.clone()),
+        };
+        self.mint_for(row, minted.raw, audit).await
     }
 
     /// The caller's tokens, newest first.
+    ///
+    /// Windmill's `exclude_ephemeral` leaves out tokens that scripts mint for themselves; this
+    /// server mints none, and a label chosen by a client never hides a token.
     pub async fn list_tokens(
         &self,
         c: &Caller,
-        exclude_ephemeral: bool,
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<Vec<TruncatedToken>> {
         let (offset, limit) = paginate(page, per_page);
-        let rows = self
-            .store
-            .list_tokens(&c.email, exclude_ephemeral, offset, limit)
-            .await?;
+        let rows = self.store.list_tokens(&c.email, offset, limit).await?;
         let pending = self.last_used.lock().expect("last_used lock").clone();
         Ok(rows
             .into_iter()

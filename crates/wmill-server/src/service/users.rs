@@ -5,7 +5,7 @@ use wmill_api::{ActionKind, CreateUser, GlobalUserInfo, UpdateInstanceUser};
 use super::{Caller, Service, paginate};
 use crate::domain::{Email, check_password, text_field};
 use crate::error::{Error, Result};
-use crate::store::{AccountChanges, AccountOutcome, AccountRow, NewAccount};
+use crate::store::{AccountChanges, AccountOutcome, AccountRow, EndSessions, NewAccount};
 
 /// The wire shape of an account.
 pub(super) fn global_info(a: AccountRow) -> GlobalUserInfo {
@@ -108,12 +108,27 @@ impl Service {
             company: text_field("company", req.company, 255)?,
             disabled: req.disabled,
         };
-        let audit = self.global_audit(
+        let mut audit = self.global_audit(
             c,
             "users.update",
             ActionKind::Update,
             Some(email.to_string()),
         );
+        // What was asked to change, so that the entry says what happened.
+        let mut changed = serde_json::Map::new();
+        if let Some(v) = changes.super_admin {
+            changed.insert("super_admin".into(), v.into());
+        }
+        if let Some(v) = &changes.name {
+            changed.insert("name".into(), v.clone().into());
+        }
+        if let Some(v) = &changes.company {
+            changed.insert("company".into(), v.clone().into());
+        }
+        if let Some(v) = changes.disabled {
+            changed.insert("disabled".into(), v.into());
+        }
+        audit.parameters = Some(serde_json::Value::Object(changed));
         match self
             .store
             .update_account(email.as_str(), changes, audit)
@@ -143,12 +158,15 @@ impl Service {
             .collect())
     }
 
-    /// Sets another account's password.
+    /// Sets another account's password and ends its login sessions (with
+    /// `revoke_tokens`, its API and impersonation tokens too); the caller's own token stays
+    /// when the account is the caller's.
     pub async fn set_password_of(
         &self,
         c: &Caller,
         email: &str,
         password: String,
+        revoke_tokens: bool,
     ) -> Result<String> {
         c.require_superadmin()?;
         let email = Email::parse(email)?;
@@ -157,15 +175,20 @@ impl Service {
             return Err(not_found(&email));
         }
         let hash = self.hasher.hash(password).await?;
-        let audit = self.global_audit(
+        let mut audit = self.global_audit(
             c,
             "users.setpassword",
             ActionKind::Update,
             Some(email.to_string()),
         );
+        audit.parameters = Some(serde_json::json!({ "revoke_tokens": revoke_tokens }));
+        let end = EndSessions {
+            keep: (email.as_str() == c.email).then(|| c.token_hash.clone()),
+            all_tokens: revoke_tokens,
+        };
         if !self
             .store
-            .set_password(email.as_str(), &hash, Some(audit))
+            .set_password(email.as_str(), &hash, end, audit)
             .await?
         {
             return Err(not_found(&email));

@@ -9,7 +9,9 @@ use super::{Caller, Member, Service, paginate};
 use crate::clock::to_ts;
 use crate::domain::{Email, Username, WorkspaceId, quote, workspace_name};
 use crate::error::{Error, Result};
-use crate::store::{AddMember, MemberChanges, MemberRow, NewMember, UsernameChoice, WorkspaceRow};
+use crate::store::{
+    AddMember, MemberChanges, MemberOutcome, MemberRow, NewMember, UsernameChoice, WorkspaceRow,
+};
 
 fn wire_workspace(w: WorkspaceRow) -> Workspace {
     Workspace {
@@ -41,21 +43,29 @@ fn wire_user(m: MemberRow) -> User {
     }
 }
 
-/// Translates a refused membership into the error the client sees.
-fn add_member_error(outcome: AddMember, email: &Email, ws: &str) -> Error {
+/// Translates a refused membership into the error the client sees. Whether the email
+/// already has a username, and which, is another workspace's business: both refusals of a
+/// given username read the same.
+fn add_member_error(outcome: AddMember, email: &Email, ws: &str, given: Option<&str>) -> Error {
     match outcome {
         AddMember::AlreadyMember => Error::Conflict(format!(
             "user with email {email} already exists in workspace {ws}"
         )),
-        AddMember::UsernameTaken(u) => {
-            Error::Conflict(format!("username {u} is already taken by another user"))
-        }
-        AddMember::HasUsername(u) => Error::Conflict(format!(
-            "{email} already has the username {u}; a user has the same username in every workspace"
+        AddMember::UsernameTaken(_) | AddMember::HasUsername(_) => Error::Conflict(format!(
+            "the username {} cannot be given to {email}; leave the username out to use the one \
+             the server assigns",
+            given.unwrap_or("asked for")
         )),
         AddMember::NoWorkspace => Error::NotFound(format!("workspace {ws} not found")),
         AddMember::Added(_) => Error::internal("a successful membership was treated as a failure"),
     }
+}
+
+/// The refusal to demote, disable or remove a workspace's last enabled admin.
+fn last_admin(username: &str, ws: &WorkspaceId) -> Error {
+    Error::Conflict(format!(
+        "{username} is the last admin of workspace {ws}; make another member admin first"
+    ))
 }
 
 fn username_choice(given: Option<String>, email: &Email) -> Result<UsernameChoice> {
@@ -72,11 +82,12 @@ impl Service {
         let id = WorkspaceId::parse(&req.id)?;
         let name = workspace_name(&req.name)?;
         let email = Email::parse(&c.email)?;
+        let given = req.username.filter(|u| !u.is_empty());
         if self.store.workspace(id.as_str()).await?.is_some() {
             return Err(Error::Conflict(format!("workspace {id} already exists")));
         }
         let creator = NewMember {
-            username: username_choice(req.username, &email)?,
+            username: username_choice(given.clone(), &email)?,
             email: email.to_string(),
             is_admin: true,
             operator: false,
@@ -105,7 +116,12 @@ impl Service {
             })?;
         match outcome {
             AddMember::Added(_) => Ok(format!("Created workspace {id}")),
-            other => Err(add_member_error(other, &email, id.as_str())),
+            other => Err(add_member_error(
+                other,
+                &email,
+                id.as_str(),
+                given.as_deref(),
+            )),
         }
     }
 
@@ -173,8 +189,9 @@ impl Service {
     pub async fn add_user(&self, m: &Member, req: AddUser) -> Result<String> {
         m.require_admin()?;
         let email = Email::parse(&req.email)?;
+        let given = req.username.filter(|u| !u.is_empty());
         let member = NewMember {
-            username: username_choice(req.username, &email)?,
+            username: username_choice(given.clone(), &email)?,
             email: email.to_string(),
             is_admin: req.is_admin,
             operator: req.operator,
@@ -199,7 +216,12 @@ impl Service {
             })?;
         match outcome {
             AddMember::Added(_) => Ok(format!("user with email {email} added")),
-            other => Err(add_member_error(other, &email, m.workspace.as_str())),
+            other => Err(add_member_error(
+                other,
+                &email,
+                m.workspace.as_str(),
+                given.as_deref(),
+            )),
         }
     }
 
@@ -266,19 +288,31 @@ impl Service {
             operator: req.operator,
             disabled: req.disabled,
         };
-        let audit = self.ws_audit(
+        let mut audit = self.ws_audit(
             m,
             "users.update",
             ActionKind::Update,
             Some(target.username.clone()),
         );
+        let mut changed = serde_json::Map::new();
+        for (k, v) in [
+            ("is_admin", changes.is_admin),
+            ("operator", changes.operator),
+            ("disabled", changes.disabled),
+        ] {
+            if let Some(v) = v {
+                changed.insert(k.into(), v.into());
+            }
+        }
+        audit.parameters = Some(serde_json::Value::Object(changed));
         match self
             .store
             .update_member(m.workspace.as_str(), &target.username, changes, audit)
             .await?
         {
-            Some(email) => Ok(format!("user {email} updated")),
-            None => Err(Error::NotFound(format!(
+            MemberOutcome::Done(email) => Ok(format!("user {email} updated")),
+            MemberOutcome::LastAdmin => Err(last_admin(&target.username, &m.workspace)),
+            MemberOutcome::NotFound => Err(Error::NotFound(format!(
                 "user {} not found in workspace {}",
                 quote(username),
                 m.workspace
@@ -286,7 +320,8 @@ impl Service {
         }
     }
 
-    /// Removes a member, their groups here and their tokens pinned here (workspace admin only).
+    /// Removes a member with their groups and group ownerships here and their tokens pinned
+    /// here (workspace admin only); never the last enabled admin.
     pub async fn remove_member(&self, m: &Member, username: &str) -> Result<String> {
         m.require_admin()?;
         let target = self.existing_member(m, username).await?;
@@ -296,17 +331,18 @@ impl Service {
             ActionKind::Delete,
             Some(target.username.clone()),
         );
-        if !self
+        match self
             .store
             .remove_member(m.workspace.as_str(), &target.username, audit)
             .await?
         {
-            return Err(Error::NotFound(format!(
+            MemberOutcome::Done(_) => Ok(format!("username {} deleted", target.username)),
+            MemberOutcome::LastAdmin => Err(last_admin(&target.username, &m.workspace)),
+            MemberOutcome::NotFound => Err(Error::NotFound(format!(
                 "user {} not found in workspace {}",
                 quote(username),
                 m.workspace
-            )));
+            ))),
         }
-        Ok(format!("username {} deleted", target.username))
     }
 }

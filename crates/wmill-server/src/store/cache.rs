@@ -21,6 +21,10 @@ use super::{AccountRow, GroupRow, MemberRow, TokenAuthRow};
 /// use, so that memory stays bounded whatever the number of users and tokens.
 pub const MAX_ENTRIES: usize = 20_000;
 
+/// Bytes of group pages kept at most (an estimate of what they hold): any member can ask
+/// for pages of any size and offset, so they are bounded by size, not by count.
+pub const MAX_GROUP_BYTES: usize = 4 << 20;
+
 #[derive(Default)]
 struct Inner {
     generation: u64,
@@ -30,6 +34,8 @@ struct Inner {
     members: HashMap<String, MemberRow>,
     /// Pages of group lists, keyed by `workspace \0 offset \0 limit`.
     groups: HashMap<String, Vec<GroupRow>>,
+    /// What `groups` holds, estimated by [`page_bytes`].
+    group_bytes: usize,
 }
 
 /// See the module documentation.
@@ -69,6 +75,7 @@ impl AuthCache {
         i.accounts.clear();
         i.members.clear();
         i.groups.clear();
+        i.group_bytes = 0;
     }
 
     pub fn token(&self, hash: &str) -> Option<TokenAuthRow> {
@@ -115,15 +122,31 @@ impl AuthCache {
     }
 
     /// Stores a page of groups read at generation `since`, unless a write happened since.
+    /// A page larger than the whole budget is not kept; one that does not fit empties the
+    /// others first.
     pub fn put_groups(&self, since: u64, ws: &str, offset: i64, limit: i64, rows: &[GroupRow]) {
-        let mut i = self.lock();
-        if i.generation == since {
-            put(
-                &mut i.groups,
-                format!("{ws}\0{offset}\0{limit}"),
-                rows.to_vec(),
-            );
+        let bytes = page_bytes(rows);
+        if bytes > MAX_GROUP_BYTES {
+            return;
         }
+        let mut i = self.lock();
+        if i.generation != since {
+            return;
+        }
+        let key = format!("{ws}\0{offset}\0{limit}");
+        if i.group_bytes + bytes > MAX_GROUP_BYTES || i.groups.len() >= MAX_ENTRIES {
+            i.groups.clear();
+            i.group_bytes = 0;
+        }
+        if let Some(old) = i.groups.insert(key, rows.to_vec()) {
+            i.group_bytes -= page_bytes(&old);
+        }
+        i.group_bytes += bytes;
+    }
+
+    /// Bytes of group pages held now (estimated).
+    pub fn group_bytes(&self) -> usize {
+        self.lock().group_bytes
     }
 
     /// Entries held now (tokens, accounts, memberships).
@@ -131,6 +154,22 @@ impl AuthCache {
         let i = self.lock();
         (i.tokens.len(), i.accounts.len(), i.members.len())
     }
+}
+
+/// What a page of groups occupies: its strings and a fixed cost per value (the vectors and
+/// strings' own headers and the allocator's rounding).
+fn page_bytes(rows: &[GroupRow]) -> usize {
+    const PER_VALUE: usize = 48;
+    rows.iter()
+        .map(|g| {
+            PER_VALUE * (4 + g.members.len() + g.extra_perms.len())
+                + g.workspace_id.len()
+                + g.name.len()
+                + g.summary.as_ref().map_or(0, String::len)
+                + g.members.iter().map(String::len).sum::<usize>()
+                + g.extra_perms.keys().map(String::len).sum::<usize>()
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -144,6 +183,9 @@ mod tests {
             label: None,
             expiration: None,
             workspace_id: None,
+            kind: "api".into(),
+            impersonator: None,
+            impersonator_ok: true,
             super_admin: false,
             disabled: false,
             name: None,
@@ -165,6 +207,32 @@ mod tests {
         assert_eq!(c.token("h").unwrap().email, "a@x.io");
         c.invalidate();
         assert!(c.token("h").is_none(), "every write empties the cache");
+    }
+
+    #[test]
+    fn group_pages_are_bounded_by_size() {
+        let c = AuthCache::default();
+        let big = GroupRow {
+            workspace_id: "ws".into(),
+            name: "g".into(),
+            summary: Some("s".repeat(200_000)),
+            extra_perms: Default::default(),
+            members: vec!["member".into(); 1000],
+        };
+        for offset in 0..200 {
+            c.put_groups(c.generation(), "ws", offset, 1, std::slice::from_ref(&big));
+            assert!(c.group_bytes() <= MAX_GROUP_BYTES, "after {offset} pages");
+        }
+        assert!(c.group_bytes() > 0);
+        let huge = GroupRow {
+            summary: Some("s".repeat(MAX_GROUP_BYTES)),
+            ..big
+        };
+        c.put_groups(c.generation(), "ws", 999, 1, &[huge]);
+        assert!(
+            c.groups("ws", 999, 1).is_none(),
+            "a page over the budget is not kept"
+        );
     }
 
     #[test]

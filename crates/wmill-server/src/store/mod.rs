@@ -1,10 +1,16 @@
-//! Storage: one interface ([`Store`]) for every database. Each mutation is one call and
+//! Storage: one interface per resource family ([`AuthStore`], [`AccountStore`],
+//! [`TokenStore`], [`WorkspaceStore`], [`GroupStore`], [`AuditStore`]), all implemented by
+//! [`SqlStore`] for both databases and gathered in [`Store`]. Each mutation is one call and
 //! one transaction, which writes its audit entry too: if the entry cannot be written, the
-//! change does not happen. The store decides no permissions; outcomes that depend on what
-//! is in the database (not found, already a member, last superadmin) come back as values.
+//! change does not happen. The store decides no permissions: it checks, inside the
+//! transaction, what the service asks it to (the caller owns the group, the account is still
+//! enabled), and outcomes that depend on what is in the database (not found, already a
+//! member, last superadmin) come back as values.
 
 pub mod cache;
 pub mod sql;
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use wmill_api::ActionKind;
@@ -22,6 +28,9 @@ pub enum StoreError {
     /// The database could not be reached.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A statement ran past its time limit and was cancelled.
+    #[error("statement cancelled after its time limit: {0}")]
+    Timeout(String),
     /// Anything else.
     #[error("database error: {0}")]
     Other(String),
@@ -29,6 +38,37 @@ pub enum StoreError {
 
 /// Result of a store call.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// Every store family, as one object.
+pub trait Store:
+    AuthStore
+    + AccountStore
+    + TokenStore
+    + WorkspaceStore
+    + GroupStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: AuthStore
+        + AccountStore
+        + TokenStore
+        + WorkspaceStore
+        + GroupStore
+        + AuditStore
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit entries
+// ---------------------------------------------------------------------------------------
 
 /// An audit entry to write with a mutation.
 #[derive(Debug, Clone)]
@@ -41,6 +81,8 @@ pub struct NewAudit {
     pub action_kind: ActionKind,
     pub resource: Option<String>,
     pub parameters: Option<serde_json::Value>,
+    /// The superadmin behind an impersonation token, when the actor used one.
+    pub impersonator: Option<String>,
 }
 
 /// A stored audit entry.
@@ -55,6 +97,7 @@ pub struct AuditRow {
     pub action_kind: String,
     pub resource: Option<String>,
     pub parameters: Option<String>,
+    pub impersonator: Option<String>,
 }
 
 /// Which audit entries to list; every field narrows the result.
@@ -69,7 +112,9 @@ pub struct AuditFilter {
     pub after: Option<Micros>,
     /// Exact operation or dotted prefix.
     pub operation: Option<String>,
+    /// At most [`MAX_FILTER_LIST`] entries (the service refuses more).
     pub operations: Vec<String>,
+    /// At most [`MAX_FILTER_LIST`] entries (the service refuses more).
     pub exclude_operations: Vec<String>,
     pub resource: Option<String>,
     pub action_kind: Option<ActionKind>,
@@ -78,6 +123,144 @@ pub struct AuditFilter {
     pub offset: i64,
     pub limit: i64,
 }
+
+/// Most entries of a list filter (`operations`, `exclude_operations`).
+pub const MAX_FILTER_LIST: usize = 64;
+
+/// Reading and writing the audit log.
+#[async_trait]
+pub trait AuditStore {
+    /// Writes an entry on its own (refused logins).
+    async fn record_audit(&self, audit: NewAudit) -> StoreResult<()>;
+    /// Entries matching `f`, newest first.
+    async fn list_audit(&self, f: AuditFilter) -> StoreResult<Vec<AuditRow>>;
+    async fn audit_entry(&self, id: i64) -> StoreResult<Option<AuditRow>>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Authentication and login throttling
+// ---------------------------------------------------------------------------------------
+
+/// What a token is, as the server decided when minting it (never a client's choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Minted by a login; ended by logout and by a password change.
+    Session,
+    /// Minted by `tokens/create`.
+    Api,
+    /// Minted by a superadmin to act as another account; dies with the minter's rights.
+    Impersonation,
+}
+
+impl TokenKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Session => "session",
+            TokenKind::Api => "api",
+            TokenKind::Impersonation => "impersonation",
+        }
+    }
+}
+
+/// What authenticating a token needs, in one read: the token and its account (all but the
+/// password hash, so that whoami needs no second read).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenAuthRow {
+    pub email: String,
+    pub prefix: String,
+    pub label: Option<String>,
+    pub expiration: Option<i64>,
+    pub workspace_id: Option<String>,
+    pub kind: String,
+    /// The superadmin who minted an impersonation token.
+    pub impersonator: Option<String>,
+    /// False when the token was minted by impersonation and its minter is no longer an
+    /// enabled superadmin.
+    pub impersonator_ok: bool,
+    pub super_admin: bool,
+    pub disabled: bool,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub first_time_user: bool,
+    pub username: Option<String>,
+}
+
+/// What authenticating a token on a workspace's route needs: the token with its account,
+/// the account's membership of that workspace, and whether the workspace exists.
+#[derive(Debug, Clone)]
+pub struct WorkspaceAuth {
+    pub token: TokenAuthRow,
+    pub member: Option<MemberRow>,
+    pub workspace_exists: bool,
+}
+
+/// The account-lockout policy, applied by [`AuthStore::count_login_attempt`].
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    /// Failures in a row that lock the account.
+    pub threshold: u32,
+    /// How long a lock lasts; failures older than this are forgotten too.
+    pub lock_for: Micros,
+}
+
+/// Whether a login attempt may be verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted; verify it. `locks` when this attempt is the one that reached the threshold.
+    Allowed { locks: bool },
+    /// The account is locked until then; the attempt is refused unverified.
+    Locked { until: Micros },
+}
+
+/// A successful login to record.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub token: NewTokenRow,
+    /// The stored hash the password was verified against: the login fails if it changed.
+    pub verified_hash: String,
+    /// An upgraded hash to store.
+    pub rehash: Option<String>,
+    /// The account was read with `first_time_user` set.
+    pub first_login: bool,
+    pub audit: NewAudit,
+}
+
+/// Authenticating requests and logging in.
+#[async_trait]
+pub trait AuthStore {
+    /// Whether the database answers.
+    async fn healthy(&self) -> bool;
+    /// Creates the first superadmin and workspace unless bootstrap already ran (on this
+    /// database, by any instance). Returns whether it ran now.
+    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool>;
+    /// Whether bootstrap has run on this database.
+    async fn bootstrapped(&self) -> StoreResult<bool>;
+    /// The token with this digest and its account, if both exist.
+    async fn token_auth(&self, hash: &str) -> StoreResult<Option<TokenAuthRow>>;
+    /// The same, with what a route of workspace `ws` needs (one round trip on PostgreSQL).
+    async fn token_auth_in(&self, hash: &str, ws: &str) -> StoreResult<Option<WorkspaceAuth>>;
+    /// Records when tokens were last used (batched, best effort).
+    async fn touch_tokens(&self, used: Vec<(String, Micros)>) -> StoreResult<()>;
+    /// Counts a login attempt on `email` before it is verified (so that parallel guesses
+    /// cannot outrun the lock), and says whether it may go on.
+    async fn count_login_attempt(
+        &self,
+        email: &str,
+        now: Micros,
+        policy: LockoutPolicy,
+    ) -> StoreResult<Attempt>;
+    /// Forgets throttling state idle since before `before` and not locked at `now`.
+    async fn sweep_login_throttle(&self, before: Micros, now: Micros) -> StoreResult<u64>;
+    /// A successful login: mints the session token unless the account was disabled,
+    /// deleted or given another password since it was read; clears the account's failed
+    /// attempts. Returns whether the token was minted.
+    async fn login(&self, l: LoginRecord) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts
+// ---------------------------------------------------------------------------------------
 
 /// An instance account.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -122,31 +305,46 @@ pub enum AccountOutcome {
     LastSuperadmin,
 }
 
-/// What authenticating a token needs, in one read: the token and its account (all but the
-/// password hash, so that whoami needs no second read).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TokenAuthRow {
-    pub email: String,
-    pub prefix: String,
-    pub label: Option<String>,
-    pub expiration: Option<i64>,
-    pub workspace_id: Option<String>,
-    pub super_admin: bool,
-    pub disabled: bool,
-    pub name: Option<String>,
-    pub company: Option<String>,
-    pub first_time_user: bool,
-    pub username: Option<String>,
+/// Which of an account's tokens a password change ends.
+#[derive(Debug, Clone, Default)]
+pub struct EndSessions {
+    /// The digest of a token to keep (the one that changed its own password).
+    pub keep: Option<String>,
+    /// End API and impersonation tokens too, not only login sessions.
+    pub all_tokens: bool,
 }
 
-/// What authenticating a token on a workspace's route needs: the token with its account,
-/// the account's membership of that workspace, and whether the workspace exists.
-#[derive(Debug, Clone)]
-pub struct WorkspaceAuth {
-    pub token: TokenAuthRow,
-    pub member: Option<MemberRow>,
-    pub workspace_exists: bool,
+/// Instance accounts.
+#[async_trait]
+pub trait AccountStore {
+    async fn account(&self, email: &str) -> StoreResult<Option<AccountRow>>;
+    async fn list_accounts(&self, offset: i64, limit: i64) -> StoreResult<Vec<AccountRow>>;
+    async fn create_account(&self, a: NewAccount, audit: NewAudit) -> StoreResult<()>;
+    /// Changes an account. Disabling it ends every token it holds or minted; demoting it
+    /// ends the impersonation tokens it minted.
+    async fn update_account(
+        &self,
+        email: &str,
+        c: AccountChanges,
+        audit: NewAudit,
+    ) -> StoreResult<AccountOutcome>;
+    /// Deletes an account with its memberships, group memberships, group ownerships
+    /// (each ended ownership audited in its workspace), tokens and username.
+    async fn delete_account(&self, email: &str, audit: NewAudit) -> StoreResult<AccountOutcome>;
+    /// Sets a new password hash and ends the sessions `end` names. Returns whether the
+    /// account exists.
+    async fn set_password(
+        &self,
+        email: &str,
+        hash: &str,
+        end: EndSessions,
+        audit: NewAudit,
+    ) -> StoreResult<bool>;
 }
+
+// ---------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------
 
 /// A new token, by digest.
 #[derive(Debug, Clone)]
@@ -158,6 +356,19 @@ pub struct NewTokenRow {
     pub expiration: Option<Micros>,
     pub workspace_id: Option<String>,
     pub created_at: Micros,
+    pub kind: TokenKind,
+    /// For impersonation tokens: the superadmin minting it.
+    pub impersonator: Option<String>,
+}
+
+/// Outcome of minting a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mint {
+    Minted,
+    /// The account is gone or disabled (it changed while the request was in flight).
+    NoAccount,
+    /// The impersonating superadmin is gone, disabled or no longer a superadmin.
+    NoMinter,
 }
 
 /// A token as listed.
@@ -169,6 +380,7 @@ pub struct TokenRow {
     pub created_at: i64,
     pub last_used_at: i64,
     pub workspace_id: Option<String>,
+    pub kind: String,
 }
 
 /// Which of the caller's tokens to delete.
@@ -189,6 +401,29 @@ pub enum TokenDeletion {
     /// The prefix matched several tokens; nothing was deleted.
     Ambiguous(usize),
 }
+
+/// API tokens.
+#[async_trait]
+pub trait TokenStore {
+    /// Mints a token, checking inside the transaction that its account (and an
+    /// impersonator) still may have one.
+    async fn create_token(&self, t: NewTokenRow, audit: NewAudit) -> StoreResult<Mint>;
+    async fn list_tokens(&self, email: &str, offset: i64, limit: i64)
+    -> StoreResult<Vec<TokenRow>>;
+    /// Deletes the caller's tokens; the audit entry is written only if something was deleted.
+    async fn delete_tokens(
+        &self,
+        email: &str,
+        which: TokenSelector,
+        audit: NewAudit,
+    ) -> StoreResult<TokenDeletion>;
+    /// Deletes one token by digest (logout); audited only if it existed.
+    async fn revoke_token(&self, hash: &str, audit: NewAudit) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces and members
+// ---------------------------------------------------------------------------------------
 
 /// A workspace.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -259,113 +494,19 @@ pub struct MemberChanges {
     pub disabled: Option<bool>,
 }
 
-/// A group with its members.
-#[derive(Debug, Clone)]
-pub struct GroupRow {
-    pub workspace_id: String,
-    pub name: String,
-    pub summary: Option<String>,
-    /// JSON object text.
-    pub extra_perms: String,
-    pub members: Vec<String>,
-}
-
-/// Outcome of adding someone to a group.
+/// Outcome of changing or removing a membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupAdd {
-    Added,
-    AlreadyMember,
-    NoGroup,
-    NotInWorkspace,
+pub enum MemberOutcome {
+    /// Done; the member's email.
+    Done(String),
+    NotFound,
+    /// It would leave the workspace without an enabled admin.
+    LastAdmin,
 }
 
-/// Outcome of removing someone from a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupRemove {
-    Removed,
-    NotMember,
-    NoGroup,
-}
-
-/// What bootstrap creates on an empty database.
-#[derive(Debug, Clone)]
-pub struct Bootstrap {
-    pub admin: NewAccount,
-    pub workspace_id: String,
-    pub workspace_name: String,
-    pub username_base: String,
-}
-
-/// The storage interface. One implementation per database family lives in a submodule.
+/// Workspaces and their members.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Whether the database answers.
-    async fn healthy(&self) -> bool;
-
-    /// Creates the first superadmin and workspace unless bootstrap already ran (on this
-    /// database, by any instance). Returns whether it ran now.
-    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool>;
-
-    // ----- authentication -------------------------------------------------------------
-
-    /// The token with this digest and its account, if both exist.
-    async fn token_auth(&self, hash: &str) -> StoreResult<Option<TokenAuthRow>>;
-    /// The same, with what a route of workspace `ws` needs (one round trip on PostgreSQL).
-    async fn token_auth_in(&self, hash: &str, ws: &str) -> StoreResult<Option<WorkspaceAuth>>;
-    /// Records when tokens were last used (batched, best effort).
-    async fn touch_tokens(&self, used: Vec<(String, Micros)>) -> StoreResult<()>;
-
-    // ----- accounts -------------------------------------------------------------------
-
-    async fn account(&self, email: &str) -> StoreResult<Option<AccountRow>>;
-    async fn list_accounts(&self, offset: i64, limit: i64) -> StoreResult<Vec<AccountRow>>;
-    async fn create_account(&self, a: NewAccount, audit: NewAudit) -> StoreResult<()>;
-    async fn update_account(
-        &self,
-        email: &str,
-        c: AccountChanges,
-        audit: NewAudit,
-    ) -> StoreResult<AccountOutcome>;
-    async fn delete_account(&self, email: &str, audit: NewAudit) -> StoreResult<AccountOutcome>;
-    /// Sets a password hash; `audit` is `None` for a silent re-hash on login.
-    async fn set_password(
-        &self,
-        email: &str,
-        hash: &str,
-        audit: Option<NewAudit>,
-    ) -> StoreResult<bool>;
-    /// A successful login: the session token, an optional upgraded hash, the audit entry;
-    /// `first_login` (the account was read with `first_time_user` set) clears that flag.
-    async fn login(
-        &self,
-        token: NewTokenRow,
-        rehash: Option<String>,
-        first_login: bool,
-        audit: NewAudit,
-    ) -> StoreResult<()>;
-
-    // ----- tokens ---------------------------------------------------------------------
-
-    async fn create_token(&self, t: NewTokenRow, audit: NewAudit) -> StoreResult<()>;
-    async fn list_tokens(
-        &self,
-        email: &str,
-        exclude_ephemeral: bool,
-        offset: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<TokenRow>>;
-    /// Deletes the caller's tokens; the audit entry is written only if something was deleted.
-    async fn delete_tokens(
-        &self,
-        email: &str,
-        which: TokenSelector,
-        audit: NewAudit,
-    ) -> StoreResult<TokenDeletion>;
-    /// Deletes one token by digest (logout); audited only if it existed.
-    async fn revoke_token(&self, hash: &str, audit: NewAudit) -> StoreResult<bool>;
-
-    // ----- workspaces and members ------------------------------------------------------
-
+pub trait WorkspaceStore {
     async fn workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRow>>;
     /// Creates a workspace, its `all` group, and its creator as admin.
     async fn create_workspace(
@@ -387,21 +528,79 @@ pub trait Store: Send + Sync + 'static {
     async fn list_members(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<MemberRow>>;
     /// Adds a member (and puts them in `all`); `audit` gets the username as decided.
     async fn add_member(&self, ws: &str, m: NewMember, audit: NewAudit) -> StoreResult<AddMember>;
-    /// Changes a membership; returns the member's email, `None` if not a member.
+    /// Changes a membership, unless it would leave the workspace without an enabled admin.
     async fn update_member(
         &self,
         ws: &str,
         username: &str,
         c: MemberChanges,
         audit: NewAudit,
-    ) -> StoreResult<Option<String>>;
-    /// Removes a member, their groups in `ws` and their tokens pinned to `ws`.
-    async fn remove_member(&self, ws: &str, username: &str, audit: NewAudit) -> StoreResult<bool>;
-    /// The instance-wide username of an email, if it has one.
-    async fn username_of(&self, email: &str) -> StoreResult<Option<String>>;
+    ) -> StoreResult<MemberOutcome>;
+    /// Removes a member, their groups and group ownerships in `ws` (each ended ownership
+    /// audited) and their tokens pinned to `ws`; releases the username of an email that
+    /// has neither an account nor another membership. Refused for the last enabled admin.
+    async fn remove_member(
+        &self,
+        ws: &str,
+        username: &str,
+        audit: NewAudit,
+    ) -> StoreResult<MemberOutcome>;
+}
 
-    // ----- groups ---------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------
+// Groups
+// ---------------------------------------------------------------------------------------
 
+/// A group with its members and access list.
+#[derive(Debug, Clone)]
+pub struct GroupRow {
+    pub workspace_id: String,
+    pub name: String,
+    pub summary: Option<String>,
+    /// `u/<username>` or `g/<group>` → owner (true) or reader (false).
+    pub extra_perms: BTreeMap<String, bool>,
+    pub members: Vec<String>,
+}
+
+/// Who changes a group: a workspace admin, or a member who must own it (checked inside
+/// the transaction that makes the change).
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Admin,
+    /// This username must own the group (directly, or through a group it belongs to).
+    Owner(&'a str),
+}
+
+/// Outcome of changing a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupChange {
+    Done,
+    NoGroup,
+    NotOwner,
+}
+
+/// Outcome of adding someone to a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupAdd {
+    Added,
+    AlreadyMember,
+    NoGroup,
+    NotInWorkspace,
+    NotOwner,
+}
+
+/// Outcome of removing someone from a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRemove {
+    Removed,
+    NotMember,
+    NoGroup,
+    NotOwner,
+}
+
+/// Groups of a workspace.
+#[async_trait]
+pub trait GroupStore {
     async fn list_groups(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<GroupRow>>;
     async fn group(&self, ws: &str, name: &str) -> StoreResult<Option<GroupRow>>;
     /// Group names of `ws`; only those `member` belongs to when given.
@@ -426,14 +625,24 @@ pub trait Store: Send + Sync + 'static {
         ws: &str,
         name: &str,
         summary: Option<&str>,
+        actor: Actor<'_>,
         audit: NewAudit,
-    ) -> StoreResult<bool>;
-    async fn delete_group(&self, ws: &str, name: &str, audit: NewAudit) -> StoreResult<bool>;
+    ) -> StoreResult<GroupChange>;
+    /// Deletes a group with its members and access list, and every grant it had on other
+    /// groups (so that a later group of the same name inherits nothing).
+    async fn delete_group(
+        &self,
+        ws: &str,
+        name: &str,
+        actor: Actor<'_>,
+        audit: NewAudit,
+    ) -> StoreResult<GroupChange>;
     async fn add_group_member(
         &self,
         ws: &str,
         group: &str,
         username: &str,
+        actor: Actor<'_>,
         audit: NewAudit,
     ) -> StoreResult<GroupAdd>;
     async fn remove_group_member(
@@ -441,14 +650,16 @@ pub trait Store: Send + Sync + 'static {
         ws: &str,
         group: &str,
         username: &str,
+        actor: Actor<'_>,
         audit: NewAudit,
     ) -> StoreResult<GroupRemove>;
+}
 
-    // ----- audit ----------------------------------------------------------------------
-
-    /// Writes an entry on its own (failed logins).
-    async fn record_audit(&self, audit: NewAudit) -> StoreResult<()>;
-    /// Entries matching `f`, newest first.
-    async fn list_audit(&self, f: AuditFilter) -> StoreResult<Vec<AuditRow>>;
-    async fn audit_entry(&self, id: i64) -> StoreResult<Option<AuditRow>>;
+/// What bootstrap creates on an empty database.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub admin: NewAccount,
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub username_base: String,
 }

@@ -80,8 +80,24 @@ db_test!(
         }
         let failures: Vec<_> =
             app.audit_all().await.into_iter().filter(|a| a.operation == "users.login_failure").collect();
-        assert_eq!(failures.len(), 3, "one per plausible email: {failures:?}");
+        // Newest first: each refusal with its reason; what was typed as an email that is not
+        // one is never stored (people type passwords there).
+        let got: Vec<(&str, &str)> = failures
+            .iter()
+            .map(|a| (a.username.as_str(), a.parameters.as_ref().unwrap()["reason"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("unknown", "malformed email"),
+                ("bob@example.com", "account disabled"),
+                ("nobody@example.com", "unknown account"),
+                ("admin@windmill.dev", "wrong password"),
+            ]
+        );
         assert!(failures.iter().all(|a| a.workspace_id == "global" && a.resource.is_none()));
+        assert!(failures.iter().all(|a| a.parameters.as_ref().unwrap()["ip"] == "127.0.0.1"));
+        assert!(!failures.iter().any(|a| format!("{a:?}").contains("not an email")));
     }
 );
 
@@ -153,7 +169,7 @@ db_test!(
         app.login("bob@example.com", "a new password").await;
         let e = app.audit_all().await.into_iter().find(|a| a.operation == "users.setpassword").unwrap();
         assert_eq!(e.resource.as_deref(), Some("bob@example.com"));
-        assert!(e.parameters.is_none());
+        assert_eq!(e.parameters, Some(json!({"revoke_tokens": false})));
     }
 );
 
@@ -213,7 +229,7 @@ db_test!(
 
 impl TestApp {
     async fn store_account_hash(&self, email: &str) -> String {
-        use wmill_server::store::Store;
+        use wmill_server::store::AccountStore;
         self.store
             .account(email)
             .await

@@ -26,7 +26,8 @@ pub const ADMIN_EMAIL: &str = "admin@windmill.dev";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const PASSWORD: &str = "mypassword123";
 
-/// Runs a test body once per database.
+/// Runs a test body once per database. The PostgreSQL half is reported as ignored when
+/// `WMILL_TEST_POSTGRES_URL` was not set as the tests were built (see `build.rs`).
 #[macro_export]
 macro_rules! db_test {
     ($(#[$m:meta])* async fn $name:ident($app:ident) $body:block) => {
@@ -45,11 +46,10 @@ macro_rules! db_test {
             }
 
             $(#[$m])*
+            #[cfg_attr(not(wmill_pg), ignore = "PostgreSQL half: set WMILL_TEST_POSTGRES_URL to run it")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(app) = $crate::common::TestApp::postgres().await {
-                    run(app).await
-                }
+                run($crate::common::TestApp::postgres().await).await
             }
         }
     };
@@ -119,10 +119,14 @@ pub struct TestApp {
     pub store: Arc<SqlStore>,
     pub clock: ManualClock,
     pub admin: String,
-    _dir: tempfile::TempDir,
+    /// The database's URL (`sqlite:wmill.db` relative to `dir`, or PostgreSQL's).
+    pub db_url: String,
+    pub dir: tempfile::TempDir,
+    /// Dropped after the app: the PostgreSQL database goes with it.
+    _pg: Option<PgDb>,
 }
 
-pub use crate::support::{fresh_pg_database, pg_url};
+pub use crate::support::{PgDb, fresh_pg_database, pg_url};
 
 impl TestApp {
     /// On a fresh SQLite file.
@@ -130,23 +134,47 @@ impl TestApp {
         Self::with_url(None, Settings::for_tests()).await
     }
 
-    /// On a fresh PostgreSQL database, or `None` (with a notice) when none is configured.
-    pub async fn postgres() -> Option<TestApp> {
-        let Some(base) = pg_url() else {
-            eprintln!("skipped: PostgreSQL half (set WMILL_TEST_POSTGRES_URL to run it)");
-            return None;
-        };
-        let url = fresh_pg_database(&base).await;
-        Some(Self::with_url(Some(url), Settings::for_tests()).await)
+    /// On a fresh PostgreSQL database (dropped with the app).
+    pub async fn postgres() -> TestApp {
+        let db = fresh_pg_database(&pg_url()).await;
+        Self::with_url(Some(db), Settings::for_tests()).await
     }
 
     /// On a fresh database of the same kind as `self`, with other settings.
     pub async fn sibling(&self, settings: Settings) -> TestApp {
-        match pg_url() {
-            Some(base) if self.is_postgres() => {
-                Self::with_url(Some(fresh_pg_database(&base).await), settings).await
-            }
-            _ => Self::with_url(None, settings).await,
+        if self.is_postgres() {
+            Self::with_url(Some(fresh_pg_database(&pg_url()).await), settings).await
+        } else {
+            Self::with_url(None, settings).await
+        }
+    }
+
+    /// Another instance on the same database with these settings: a second server on
+    /// PostgreSQL; on SQLite (one server per database) the same one restarted, after
+    /// `self` let go of the file.
+    pub async fn instance(&self, settings: Settings) -> (Arc<SqlStore>, Arc<Service>) {
+        if !self.is_postgres() {
+            self.store.close().await;
+        }
+        let store = Arc::new(
+            SqlStore::connect(&Self::db_options(&self.db_url), self.dir.path())
+                .await
+                .expect("open the database again"),
+        );
+        let svc = Arc::new(Service::new(
+            store.clone(),
+            Arc::new(self.clock.clone()),
+            settings,
+        ));
+        (store, svc)
+    }
+
+    fn db_options(url: &str) -> DbOptions {
+        DbOptions {
+            url: url.to_string(),
+            max_connections: 8,
+            statement_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(10),
         }
     }
 
@@ -155,16 +183,13 @@ impl TestApp {
         self.store.is_postgres()
     }
 
-    async fn with_url(url: Option<String>, settings: Settings) -> TestApp {
+    async fn with_url(pg: Option<PgDb>, settings: Settings) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let opts = DbOptions {
-            url: url.unwrap_or_else(|| "wmill.db".into()),
-            max_connections: 8,
-            statement_timeout: Duration::from_secs(10),
-            acquire_timeout: Duration::from_secs(10),
-        };
+        let db_url = pg
+            .as_ref()
+            .map_or_else(|| "sqlite:wmill.db".to_string(), |p| p.url.clone());
         let store = Arc::new(
-            SqlStore::connect(&opts, dir.path())
+            SqlStore::connect(&Self::db_options(&db_url), dir.path())
                 .await
                 .expect("open the database"),
         );
@@ -186,7 +211,9 @@ impl TestApp {
             store,
             clock,
             admin: String::new(),
-            _dir: dir,
+            db_url,
+            dir,
+            _pg: pg,
         };
         t.admin = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         t

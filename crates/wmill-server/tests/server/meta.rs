@@ -28,3 +28,29 @@ db_test!(
         app.call("GET", "/api/w/admins/nothing", Some(&app.admin), None).await.assert_text(404, "Not found: no route for GET /api/w/admins/nothing");
     }
 );
+
+/// Under `CI` every optional part of the suites must run: a part reported as ignored there
+/// would be a test that CI believes it ran.
+#[test]
+fn nothing_is_skipped_under_ci() {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let missing: Vec<&str> = [
+        (cfg!(wmill_pg), "PostgreSQL (WMILL_TEST_POSTGRES_URL)"),
+        (
+            cfg!(wmill_official_client),
+            "Windmill's official client (npm ci in .ci/official-client) and node",
+        ),
+    ]
+    .into_iter()
+    .filter(|(present, _)| !present)
+    .map(|(_, what)| what)
+    .collect();
+    if ci {
+        assert!(
+            missing.is_empty(),
+            "CI is set, but these parts of the tests were skipped: {missing:?}"
+        );
+    } else if !missing.is_empty() {
+        eprintln!("note: tests needing {missing:?} are reported as ignored");
+    }
+}

@@ -400,7 +400,7 @@ mod cache {
     async fn one_server_at_a_time_on_a_sqlite_database() {
         let dir = tempfile::tempdir().unwrap();
         let opts = DbOptions {
-            url: "wmill.db".into(),
+            url: "sqlite:wmill.db".into(),
             max_connections: 2,
             statement_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
@@ -426,7 +426,7 @@ mod cache {
 
 mod audit {
     use wmill_api::{ActionKind, AuditLog};
-    use wmill_server::store::{NewAudit, Store};
+    use wmill_server::store::{AuditStore, NewAudit};
 
     type Case = (String, Box<dyn Fn(&AuditLog) -> bool>);
 
@@ -449,6 +449,7 @@ mod audit {
                         action_kind: KINDS[n % KINDS.len()],
                         resource: None,
                         parameters: None,
+                        impersonator: None,
                     })
                     .await
                     .unwrap();

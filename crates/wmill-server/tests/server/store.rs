@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use wmill_server::store::{AccountChanges, AccountOutcome, NewAudit, Store};
+use wmill_server::store::{AccountChanges, AccountOutcome, AccountStore, NewAudit, Store};
 
 fn audit(op: &'static str) -> NewAudit {
     NewAudit {
@@ -15,6 +15,7 @@ fn audit(op: &'static str) -> NewAudit {
         action_kind: wmill_api::ActionKind::Update,
         resource: None,
         parameters: None,
+        impersonator: None,
     }
 }
 
@@ -60,7 +61,7 @@ db_test!(
         let store: Arc<dyn Store> = app.store.clone();
         store.touch_tokens(vec![(hash.clone(), 4_000_000_000_000_000)]).await.unwrap();
         store.touch_tokens(vec![(hash.clone(), 1)]).await.unwrap();
-        let list = store.list_tokens(ADMIN_EMAIL, false, 0, 100).await.unwrap();
+        let list = store.list_tokens(ADMIN_EMAIL, 0, 100).await.unwrap();
         let row = list.iter().find(|r| r.label.as_deref() == Some("t")).unwrap();
         assert_eq!(row.last_used_at, 4_000_000_000_000_000);
         store.touch_tokens(vec![]).await.unwrap();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wmill_api::{GlobalUserInfo, TruncatedToken};
-use wmill_server::store::{NewAudit, NewTokenRow, Store};
+use wmill_server::store::{Mint, NewAudit, NewTokenRow, TokenKind, TokenStore};
 
 use crate::common::*;
 
@@ -52,7 +52,7 @@ db_test!(
         let far = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
         app.post("/api/users/tokens/create", &app.admin, json!({"expiration": far}))
             .await
-            .assert_text(400, "Bad request: expiration is beyond this instance's longest token lifetime of 3600 seconds");
+            .assert_text(400, "Bad request: expiration is beyond the longest lifetime this token may have (3600 seconds)");
         let t = app.mint(&app.admin, json!({})).await;
         let list: Vec<TruncatedToken> = app.get("/api/users/tokens/list", &t).await.parse();
         let mine = list.iter().find(|x| x.token_prefix == t[..10]).unwrap();
@@ -112,6 +112,8 @@ db_test!(
                 expiration: None,
                 workspace_id: None,
                 created_at: now,
+                kind: TokenKind::Api,
+                impersonator: None,
             };
             let audit = NewAudit {
                 workspace_id: "global".into(),
@@ -122,8 +124,9 @@ db_test!(
                 action_kind: wmill_api::ActionKind::Create,
                 resource: None,
                 parameters: None,
+                impersonator: None,
             };
-            app.store.create_token(row, audit).await.unwrap();
+            assert_eq!(app.store.create_token(row, audit).await.unwrap(), Mint::Minted);
         }
         let before = app.fingerprint().await;
         app.delete("/api/users/tokens/delete/wm_SAMEPRE", &app.admin).await.assert_text(

@@ -70,7 +70,7 @@ db_test!(
         let r = app
             .post("/api/w/admins/workspaces/add_user", &app.admin, json!({"email": "x@y.io", "is_admin": false, "operator": false, "username": "johndoe"}))
             .await;
-        r.assert_text(409, "Conflict: username johndoe is already taken by another user");
+        r.assert_text(409, "Conflict: the username johndoe cannot be given to x@y.io; leave the username out to use the one the server assigns");
         let r = app
             .post("/api/w/admins/workspaces/add_user", &app.admin, json!({"email": "x@y.io", "is_admin": false, "operator": false, "username": "9lives"}))
             .await;

@@ -9,24 +9,60 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// The PostgreSQL server for tests, from `WMILL_TEST_POSTGRES_URL`. `None` (the caller
-/// skips with a notice) when unset, but a panic when `CI` is set: there nothing may skip.
-pub fn pg_url() -> Option<String> {
+/// The PostgreSQL server for tests, from `WMILL_TEST_POSTGRES_URL`. Tests that need it are
+/// marked ignored when it was not set as they were built (see `build.rs`), so a test that
+/// runs and finds it unset says how to fix that.
+pub fn pg_url() -> String {
     match std::env::var("WMILL_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "CI is set but WMILL_TEST_POSTGRES_URL is not: the PostgreSQL tests must run in CI"
-                );
-            }
-            None
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "WMILL_TEST_POSTGRES_URL was set when these tests were built but is not set now; \
+             set it again (for example to the URL `.ci/pg start` prints)"
+        ),
+    }
+}
+
+/// A fresh PostgreSQL database for one test, dropped (with any connection still open to
+/// it) when this value is.
+pub struct PgDb {
+    /// Its URL.
+    pub url: String,
+    base: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop may run inside a runtime: a thread of its own runs the statement.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&base).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "warning: could not drop the test database {}: {dropped:?}",
+                self.name
+            );
         }
     }
 }
 
-/// Creates a fresh database on the server of `base` and returns its URL.
-pub async fn fresh_pg_database(base: &str) -> String {
+/// Creates a fresh database on the server of `base`.
+pub async fn fresh_pg_database(base: &str) -> PgDb {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(base)
         .await
@@ -44,11 +80,15 @@ pub async fn fresh_pg_database(base: &str) -> String {
         .split_once('?')
         .map(|(_, q)| format!("?{q}"))
         .unwrap_or_default();
-    format!("{head}/{name}{tail}")
+    PgDb {
+        url: format!("{head}/{name}{tail}"),
+        base: base.to_string(),
+        name,
+    }
 }
 
 /// [`fresh_pg_database`] from synchronous code.
-pub fn fresh_pg_database_blocking(base: &str) -> String {
+pub fn fresh_pg_database_blocking(base: &str) -> PgDb {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

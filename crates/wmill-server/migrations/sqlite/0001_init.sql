@@ -1,5 +1,4 @@
--- wmill schema, for SQLite and PostgreSQL alike. Timestamps are microseconds since the Unix
--- epoch (UTC). __AUTO_ID__ is replaced by each database's auto-incrementing id column.
+-- wmill schema (SQLite). Timestamps are microseconds since the Unix epoch (UTC).
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -72,7 +71,7 @@ CREATE INDEX token_by_email ON token (email, created_at);
 CREATE INDEX token_by_prefix ON token (prefix);
 
 CREATE TABLE audit (
-    id           __AUTO_ID__,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id TEXT NOT NULL,
     timestamp    BIGINT NOT NULL,
     username     TEXT NOT NULL,

@@ -1,0 +1,276 @@
+//! Workspaces and their members: create, list, add, change, remove (never the last admin).
+
+use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
+use wmill_api::ActionKind;
+
+use super::{Db, SqlStore};
+use crate::store::*;
+
+/// A member's email, admin flag and disabled flag, read inside `$tx`.
+macro_rules! member_state {
+    ($tx:ident, $ws:expr, $username:expr) => {{
+        let row: Option<(String, bool, bool)> = sqlx::query_as(
+            "SELECT email, is_admin, disabled FROM member WHERE workspace_id = $1 AND username = $2",
+        )
+        .bind($ws)
+        .bind($username)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        row
+    }};
+}
+
+/// Whether workspace `$ws` has an enabled admin other than `$username`, read inside `$tx`.
+macro_rules! other_admin {
+    ($tx:ident, $ws:expr, $username:expr) => {{
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM member WHERE workspace_id = $1 AND username <> $2 \
+             AND is_admin = TRUE AND disabled = FALSE",
+        )
+        .bind($ws)
+        .bind($username)
+        .fetch_one(&mut *$tx)
+        .await?;
+        n > 0
+    }};
+}
+
+const MEMBER_COLUMNS: &str =
+    "workspace_id, username, email, is_admin, operator, disabled, created_at FROM member";
+
+#[async_trait]
+impl WorkspaceStore for SqlStore {
+    async fn workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, WorkspaceRow>(
+            "SELECT id, name, owner FROM workspace WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn create_workspace(
+        &self,
+        ws: WorkspaceRow,
+        creator: NewMember,
+        audit: NewAudit,
+    ) -> StoreResult<AddMember> {
+        write_tx!(self, |tx| {
+            sqlx::query("INSERT INTO workspace (id, name, owner) VALUES ($1, $2, $3)")
+                .bind(&ws.id)
+                .bind(&ws.name)
+                .bind(&ws.owner)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO grp (workspace_id, name, summary) VALUES ($1, 'all', $2)")
+                .bind(&ws.id)
+                .bind("The group that always contains all users of this workspace")
+                .execute(&mut *tx)
+                .await?;
+            let username = match assign_username!(tx, &creator.email, creator.username.clone()) {
+                Ok(u) => u,
+                Err(outcome) => return Ok(outcome),
+            };
+            insert_member!(tx, &ws.id, &username, creator);
+            insert_audit!(tx, audit);
+            AddMember::Added(username)
+        })
+    }
+
+    async fn list_workspaces(
+        &self,
+        email: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<WorkspaceRow>> {
+        read!(self, |c| Ok(match email {
+            Some(e) => {
+                sqlx::query_as::<_, WorkspaceRow>(
+                    "SELECT w.id, w.name, w.owner FROM workspace w JOIN member m ON m.workspace_id = w.id \
+                     WHERE m.email = $1 ORDER BY w.id LIMIT $2 OFFSET $3",
+                )
+                .bind(e)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(c)
+                .await?
+            }
+            None => {
+                sqlx::query_as::<_, WorkspaceRow>(
+                    "SELECT id, name, owner FROM workspace ORDER BY id LIMIT $1 OFFSET $2",
+                )
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(c)
+                .await?
+            }
+        }))
+    }
+
+    async fn user_workspaces(&self, email: &str) -> StoreResult<Vec<UserWorkspaceRow>> {
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, UserWorkspaceRow>(
+            "SELECT w.id, w.name, m.username, m.disabled FROM workspace w JOIN member m ON m.workspace_id = w.id \
+             WHERE m.email = $1 ORDER BY w.id",
+        )
+        .bind(email)
+        .fetch_all(c)
+        .await?)
+        })
+    }
+
+    async fn member(&self, ws: &str, email: &str) -> StoreResult<Option<MemberRow>> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.member(ws, email)) {
+            return Ok(Some(hit));
+        }
+        let since = self.cache_generation();
+        let row: Option<MemberRow> =
+            read!(self, |c| sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
+                format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 AND email = $2")
+            ))
+            .bind(ws)
+            .bind(email)
+            .fetch_optional(c)
+            .await?);
+        if let (Some(c), Some(r)) = (&self.cache, &row) {
+            c.put_member(since, ws, email, r);
+        }
+        Ok(row)
+    }
+
+    async fn member_by_username(&self, ws: &str, username: &str) -> StoreResult<Option<MemberRow>> {
+        read!(self, |c| Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
+            format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 AND username = $2")
+        ))
+        .bind(ws)
+        .bind(username)
+        .fetch_optional(c)
+        .await?))
+    }
+
+    async fn list_members(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<MemberRow>> {
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(format!(
+            "SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 ORDER BY username LIMIT $2 OFFSET $3"
+        )))
+        .bind(ws)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await?)
+        })
+    }
+
+    async fn add_member(&self, ws: &str, m: NewMember, audit: NewAudit) -> StoreResult<AddMember> {
+        write_tx!(self, |tx| {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM workspace WHERE id = $1")
+                    .bind(ws)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Ok(AddMember::NoWorkspace);
+            }
+            let already: Option<String> = sqlx::query_scalar(
+                "SELECT username FROM member WHERE workspace_id = $1 AND email = $2",
+            )
+            .bind(ws)
+            .bind(&m.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if already.is_some() {
+                return Ok(AddMember::AlreadyMember);
+            }
+            let username = match assign_username!(tx, &m.email, m.username.clone()) {
+                Ok(u) => u,
+                Err(outcome) => return Ok(outcome),
+            };
+            insert_member!(tx, ws, &username, m);
+            insert_audit!(tx, audit);
+            AddMember::Added(username)
+        })
+    }
+
+    async fn update_member(
+        &self,
+        ws: &str,
+        username: &str,
+        c: MemberChanges,
+        audit: NewAudit,
+    ) -> StoreResult<MemberOutcome> {
+        let lock = locking!(self, "SELECT id FROM workspace WHERE id = $1", "FOR UPDATE");
+        write_tx!(self, |tx| {
+            // On PostgreSQL, changes to a workspace's admins queue on the workspace's row, so
+            // that two demotions at once cannot both leave "the other" admin.
+            sqlx::query(lock).bind(ws).fetch_optional(&mut *tx).await?;
+            let Some((email, is_admin, disabled)) = member_state!(tx, ws, username) else {
+                return Ok(MemberOutcome::NotFound);
+            };
+            let loses_admin =
+                is_admin && !disabled && (c.is_admin == Some(false) || c.disabled == Some(true));
+            if loses_admin && !other_admin!(tx, ws, username) {
+                return Ok(MemberOutcome::LastAdmin);
+            }
+            sqlx::query(
+                "UPDATE member SET is_admin = COALESCE($3, is_admin), operator = COALESCE($4, operator), \
+                 disabled = COALESCE($5, disabled) WHERE workspace_id = $1 AND username = $2",
+            )
+            .bind(ws)
+            .bind(username)
+            .bind(c.is_admin)
+            .bind(c.operator)
+            .bind(c.disabled)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(tx, audit);
+            MemberOutcome::Done(email)
+        })
+    }
+
+    async fn remove_member(
+        &self,
+        ws: &str,
+        username: &str,
+        audit: NewAudit,
+    ) -> StoreResult<MemberOutcome> {
+        let lock = locking!(self, "SELECT id FROM workspace WHERE id = $1", "FOR UPDATE");
+        write_tx!(self, |tx| {
+            sqlx::query(lock).bind(ws).fetch_optional(&mut *tx).await?;
+            let Some((email, is_admin, disabled)) = member_state!(tx, ws, username) else {
+                return Ok(MemberOutcome::NotFound);
+            };
+            if is_admin && !disabled && !other_admin!(tx, ws, username) {
+                return Ok(MemberOutcome::LastAdmin);
+            }
+            sqlx::query("DELETE FROM member WHERE workspace_id = $1 AND username = $2")
+                .bind(ws)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM group_member WHERE workspace_id = $1 AND username = $2")
+                .bind(ws)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM token WHERE email = $1 AND workspace_id = $2")
+                .bind(&email)
+                .bind(ws)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(tx, audit);
+            end_grants_of_user!(tx, Some(ws), username, audit);
+            // A username given to an email that has no account and no other membership is
+            // released: a workspace admin cannot hold someone's name for good.
+            sqlx::query(
+                "DELETE FROM username WHERE email = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM member WHERE email = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM account WHERE email = $1)",
+            )
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?;
+            MemberOutcome::Done(email)
+        })
+    }
+}
