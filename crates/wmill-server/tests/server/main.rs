@@ -13,6 +13,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod groups;
+mod hardening;
 mod meta;
 mod performance;
 mod permissions;

@@ -361,8 +361,8 @@ pub struct SqlStore {
     pub(super) db: Db,
     /// On SQLite only (see [`AuthCache`]).
     pub(super) cache: Option<AuthCache>,
-    /// The SQLite database's lock file, held while the store lives.
-    _lock: Option<std::fs::File>,
+    /// The SQLite database's lock file, held until the store is closed or dropped.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -499,7 +499,7 @@ impl SqlStore {
                 SqlStore {
                     db: Db::Postgres(pool),
                     cache: None,
-                    _lock: None,
+                    lock: std::sync::Mutex::new(None),
                 }
             }
             DbTarget::Sqlite(path) => {
@@ -553,7 +553,7 @@ impl SqlStore {
                 SqlStore {
                     db: Db::Sqlite { read, write },
                     cache: Some(AuthCache::default()),
-                    _lock: Some(lock),
+                    lock: std::sync::Mutex::new(Some(lock)),
                 }
             }
         };
@@ -680,7 +680,8 @@ impl SqlStore {
         Ok(out)
     }
 
-    /// Closes every connection (graceful shutdown).
+    /// Closes every connection (graceful shutdown) and lets go of a SQLite database's lock
+    /// file, so that another server may open it.
     pub async fn close(&self) {
         match &self.db {
             Db::Sqlite { read, write } => {
@@ -689,6 +690,7 @@ impl SqlStore {
             }
             Db::Postgres(pool) => pool.close().await,
         }
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
