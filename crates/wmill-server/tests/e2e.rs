@@ -1,10 +1,19 @@
 //! End-to-end tests of the real `wmill-server` process: first start and bootstrap,
-//! restart, graceful shutdown, and that no secret reaches the database file or the logs.
+//! restart, graceful shutdown, that no secret reaches the database file or the logs, that
+//! the files it keeps are its user's alone, and that a mistake at start creates nothing.
 
 mod support;
 
+use std::path::Path;
+
 use serde_json::{Value, json};
-use support::start;
+use support::{run_to_exit, start};
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
 
 #[test]
 fn first_start_bootstraps_once_and_data_survives_a_restart() {
@@ -212,4 +221,167 @@ fn no_secret_reaches_the_database_or_the_logs() {
             assert!(!found, "{name} contains the secret {}…", &s[..6]);
         }
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_servers_files_are_its_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = start(&data, "perms", &[]);
+    let password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    p.login("admin@windmill.dev", password.trim());
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    for f in [
+        "wmill.db",
+        "wmill.db-wal",
+        "wmill.db-shm",
+        "wmill.db.lock",
+        "initial-admin-password",
+    ] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    let (_, err) = p.stop();
+    assert!(
+        err.contains(&format!(
+            "database: SQLite at {}",
+            data.join("wmill.db").display()
+        )),
+        "the log says which database: {err}"
+    );
+    // A password file others can read stops the server before it serves anything.
+    let pw = data.join("initial-admin-password");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (status, out, err) = run_to_exit(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(!out.contains("listening on"), "{out}");
+    assert!(err.contains("can be read by other users"), "{err}");
+    // Loose database files left by an older version are tightened.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        data.join("wmill.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let p = start(&data, "tightened", &[]);
+    assert_eq!(mode(&data.join("wmill.db")), 0o600);
+    p.stop();
+}
+
+#[test]
+fn a_mistyped_database_url_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for url in [
+        "postgress://admin:hunter2@db.example/wmill",
+        "mysql://h/db",
+        "wmill.db",
+    ] {
+        let (status, out, err) = run_to_exit(
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--database-url",
+                url,
+            ],
+            &[],
+        );
+        assert!(!status.success(), "{url}");
+        assert!(
+            err.contains("--database-url: the database URL must start with postgres://"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("hunter2") && !out.contains("hunter2"),
+            "{err}"
+        );
+        assert!(!data.exists(), "nothing created for {url}");
+    }
+    // The same from the environment, where the password would otherwise show in --help.
+    let (status, out, _) = run_to_exit(
+        &["--help"],
+        &[
+            ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+            ("WM_ADMIN_PASSWORD", "s3cret-pw"),
+        ],
+    );
+    assert!(status.success());
+    assert!(
+        !out.contains("hunter2") && !out.contains("s3cret-pw"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_initial_password_file_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    start(&data, "first", &[]).stop();
+    let pw = data.join("initial-admin-password");
+    let kept = std::fs::read_to_string(&pw).unwrap();
+    // Another, empty database in the same folder would bootstrap with a new password.
+    let (status, out, err) = run_to_exit(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--database-url",
+            "sqlite:other.db",
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(
+        err.contains("already exists") && err.contains("never overwritten"),
+        "{err}"
+    );
+    assert!(!out.contains("password"), "{out}");
+    assert_eq!(std::fs::read_to_string(&pw).unwrap(), kept);
+    // With a password given, that database starts, and the file is still the first one's.
+    let p = start(
+        &data,
+        "other",
+        &[
+            ("DATABASE_URL", "sqlite:other.db"),
+            ("WM_ADMIN_PASSWORD", "other-admin-pw"),
+        ],
+    );
+    p.login("admin@windmill.dev", "other-admin-pw");
+    p.stop();
+    assert_eq!(std::fs::read_to_string(&pw).unwrap(), kept);
+}
+
+#[test]
+fn a_port_clash_creates_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (status, _, err) = run_to_exit(
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!data.exists(), "no data folder, no database, no password");
 }

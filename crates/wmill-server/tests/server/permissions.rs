@@ -518,9 +518,14 @@ db_test!(
                     assert!(r.status.is_success(), "prep {m} {p} for {}: {r:?}", row.template);
                 }
                 let (m, p, b) = cell.req;
+                let before = app.fingerprint().await;
                 let r = app.call(m, &p, token.as_deref(), b).await;
                 if r.status.as_u16() != want[n] {
                     failures.push(format!("{m} {p} as {}: want {}, got {} {:?}", CALLERS[n], want[n], r.status.as_u16(), r.body));
+                }
+                // A refusal changes nothing, not even the audit log.
+                if !r.status.is_success() && app.fingerprint().await != before {
+                    failures.push(format!("{m} {p} as {}: refused with {} but the data changed", CALLERS[n], r.status.as_u16()));
                 }
             }
         }

@@ -96,6 +96,48 @@ pub fn fresh_pg_database_blocking(base: &str) -> PgDb {
         .block_on(fresh_pg_database(base))
 }
 
+/// Runs the server with `args` and `env` until it exits (it must, within 30 s): its exit
+/// status, stdout and stderr. For starts that are refused.
+pub fn run_to_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wmill-server"));
+    cmd.args(args)
+        .args(["--argon2-m-cost", "64", "--argon2-t-cost", "1"])
+        .env_remove("DATABASE_URL")
+        .env_remove("WM_ADMIN_PASSWORD")
+        .env_remove("WM_ADMIN_EMAIL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start wmill-server");
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => {
+            let out = out.expect("wait for wmill-server");
+            (
+                out.status,
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+            panic!("wmill-server {args:?} did not exit within 30 s");
+        }
+    }
+}
+
 /// A server process whose stdout and stderr go to files in its data folder.
 pub struct Proc {
     pub child: Child,
