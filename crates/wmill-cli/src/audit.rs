@@ -132,8 +132,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     ("Resource", opt(&e.resource)),
                 ]);
                 if let Some(p) = e.parameters.as_ref().filter(|p| !is_empty(p)) {
-                    s.push_str("\nParameters:\n");
-                    s.push_str(&serde_json::to_string_pretty(p).unwrap_or_default());
+                    s.push_str("\nParameters:");
+                    // JSON escapes C0 controls, not C1 or bidirectional ones.
+                    for line in serde_json::to_string_pretty(p).unwrap_or_default().lines() {
+                        s.push('\n');
+                        s.push_str(&crate::output::clean(line));
+                    }
                 }
                 s
             });

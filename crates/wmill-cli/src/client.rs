@@ -8,6 +8,11 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
+/// Most pages [`Client::get_all`] fetches.
+pub const MAX_PAGES: usize = 200;
+/// Most bytes of answers [`Client::get_all`] reads for one list.
+pub const MAX_LIST_BYTES: usize = 256 << 20;
+
 /// A connection to one server, with or without a token.
 pub struct Client {
     agent: ureq::Agent,
@@ -79,7 +84,11 @@ impl Client {
         self.send(Method::Delete, path, &[], None)
     }
 
-    /// GET every page of a paginated list (`page` from 1, `per_page` rows at a time).
+    /// GET every page of a paginated list (`page` from 1, `per_page` rows at a time). It
+    /// stops at a page shorter than `per_page`, and, with a warning, at a page that repeats
+    /// the one before (a server that ignores `page`) or past [`MAX_PAGES`] pages or
+    /// [`MAX_LIST_BYTES`] (a server that never stops): a hostile or broken server cannot make
+    /// it fetch for ever.
     pub fn get_all<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -87,16 +96,48 @@ impl Client {
     ) -> Result<Vec<T>> {
         const PER_PAGE: usize = 1000;
         let mut all = Vec::new();
+        let mut previous: Option<Vec<serde_json::Value>> = None;
+        let mut bytes = 0usize;
         for page in 1.. {
+            if page > MAX_PAGES {
+                crate::print_warning(&format!(
+                    "stopped after {MAX_PAGES} pages ({} rows): the server kept sending full pages",
+                    all.len()
+                ));
+                break;
+            }
             let mut q = query.to_vec();
             q.push(("page", page.to_string()));
             q.push(("per_page", PER_PAGE.to_string()));
-            let rows: Vec<T> = self.get(path, &q)?;
+            let text = self.send(Method::Get, path, &q, None)?;
+            bytes += text.len();
+            let rows: Vec<serde_json::Value> = parse_json(&text, path)?;
             let n = rows.len();
-            all.extend(rows);
+            if n > 0 && previous.as_ref() == Some(&rows) {
+                crate::print_warning(&format!(
+                    "stopped at page {page}: the server sent the same page again (it may not support paging)"
+                ));
+                break;
+            }
+            for row in &rows {
+                all.push(
+                    serde_json::from_value(row.clone()).map_err(|e| Error::Protocol {
+                        message: format!("unexpected answer from the server for {path}: {e}"),
+                    })?,
+                );
+            }
             if n < PER_PAGE {
                 break;
             }
+            if bytes > MAX_LIST_BYTES {
+                crate::print_warning(&format!(
+                    "stopped after {} MiB ({} rows): the list is larger than this client reads",
+                    bytes >> 20,
+                    all.len()
+                ));
+                break;
+            }
+            previous = Some(rows);
         }
         Ok(all)
     }

@@ -172,6 +172,9 @@ fn print_error(message: &str, hint: Option<&str>) {
     } else {
         "error:"
     };
+    // A server's text is in most messages: shown, never obeyed.
+    let message = output::clean(message);
+    let hint = hint.map(output::clean);
     let line = match hint {
         Some(h) => format!("{label} {message}; hint: {h}"),
         None => format!("{label} {message}"),
@@ -185,6 +188,7 @@ fn print_warning(message: &str) {
     } else {
         "warning:"
     };
+    let message = output::clean(message);
     let _ = writeln!(std::io::stderr().lock(), "{label} {message}");
 }
 

@@ -2,6 +2,7 @@
 //! blocks) or exactly one JSON document with `--json`. Colours only on a terminal without
 //! `NO_COLOR`.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -35,16 +36,17 @@ impl Out {
         } else if items.is_empty() {
             self.text(empty);
         } else {
-            self.text(&table.render(self.color));
+            self.emit(&table.render(self.color));
         }
     }
 
-    /// Prints one object: its JSON, or the human form built lazily.
+    /// Prints one object: its JSON, or the human form built lazily (from [`Out::pairs`] and
+    /// [`clean`]ed text: it is printed as it is).
     pub fn object<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
             self.json_doc(value);
         } else {
-            self.text(&human());
+            self.emit(&human());
         }
     }
 
@@ -58,23 +60,35 @@ impl Out {
                 doc.extend(extra);
             }
             self.json_doc(&Value::Object(doc));
-        } else if self.color {
-            self.text(&format!("\x1b[32m{sentence}\x1b[0m"));
         } else {
-            self.text(sentence);
+            // Our sentences may span lines; each line is cleaned.
+            let lines: Vec<Cow<'_, str>> = sentence.lines().map(clean).collect();
+            let text = lines.join("\n");
+            if self.color {
+                self.emit(&format!("\x1b[32m{text}\x1b[0m"));
+            } else {
+                self.emit(&text);
+            }
         }
     }
 
-    /// Prints one JSON document.
+    /// Prints one JSON document (JSON escapes control characters itself).
     pub fn json_doc<T: Serialize + ?Sized>(&self, value: &T) {
         match serde_json::to_string_pretty(value) {
-            Ok(s) => self.text(&s),
+            Ok(s) => self.emit(&s),
             Err(e) => eprintln!("error: cannot encode the answer as JSON: {e}"),
         }
     }
 
-    /// Writes `s` and a newline to stdout. A closed pipe (`wmill … | head`) is not an error.
+    /// Writes one line of text for people, [`clean`]ed: whatever a server sent cannot move
+    /// the cursor, change colours or start a line of its own.
     pub fn text(&self, s: &str) {
+        self.emit(&clean(s));
+    }
+
+    /// Writes `s` and a newline to stdout as it is. A closed pipe (`wmill … | head`) is
+    /// not an error.
+    fn emit(&self, s: &str) {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{s}").and_then(|()| stdout.flush());
     }
@@ -94,6 +108,7 @@ impl Out {
             }
             let key = format!("{k}:");
             let pad = " ".repeat(width - key.chars().count() + 1);
+            let v = clean(v);
             if self.color {
                 s.push_str(&format!("\x1b[1m{key}\x1b[0m{pad}{v}"));
             } else {
@@ -102,6 +117,44 @@ impl Out {
         }
         s
     }
+}
+
+/// Whether `c` would act on a terminal or on how text reads instead of showing as itself:
+/// control characters (C0, DEL, C1: escape sequences, carriage returns, newlines) and
+/// invisible or direction-changing format characters.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{61c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+/// Text from a server made safe to print for people: every character that would act on the
+/// terminal (an escape sequence, a carriage return, a newline) or change how the text reads
+/// (bidirectional overrides, zero-width characters) is shown escaped, as `\u{1b}`. `--json`
+/// output needs none of this: JSON escapes what it must, and it is read by programs.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Whether the user asked for no colours (<https://no-color.org>).
@@ -125,9 +178,11 @@ impl Table {
         }
     }
 
-    /// Adds a row (one cell per column).
+    /// Adds a row (one cell per column). Cells are single-line, and show a server's text as
+    /// text (see [`clean`]).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| clean(c).into_owned()).collect());
     }
 
     /// The table as text, without trailing spaces.
@@ -159,8 +214,6 @@ fn render_line(cells: &[String], widths: &[usize]) -> String {
     let mut line = String::new();
     for (i, width) in widths.iter().enumerate() {
         let cell = cells.get(i).map(String::as_str).unwrap_or("");
-        // Cells are single-line: a newline in a summary would break the alignment.
-        let cell = cell.replace(['\n', '\r', '\t'], " ");
         if i > 0 {
             line.push_str("  ");
         }
@@ -225,7 +278,27 @@ mod tests {
     fn cells_with_newlines_stay_on_one_line() {
         let mut t = Table::new(&["A", "B"]);
         t.row(vec!["a\nb".into(), "c".into()]);
-        assert_eq!(t.render(false), "A    B\na b  c");
+        assert_eq!(t.render(false), "A        B\na\\u{a}b  c");
+    }
+
+    #[test]
+    fn terminal_escapes_from_a_server_are_shown_not_obeyed() {
+        assert_eq!(clean("plain ü text"), "plain ü text");
+        assert_eq!(clean("\x1b[2J\x1b[31mred"), "\\u{1b}[2J\\u{1b}[31mred");
+        assert_eq!(
+            clean("ok\r\nAdded admin to group x"),
+            "ok\\u{d}\\u{a}Added admin to group x"
+        );
+        assert_eq!(clean("\u{9b}31m"), "\\u{9b}31m", "C1 controls too");
+        assert_eq!(clean("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        let out = Out {
+            json: false,
+            color: false,
+        };
+        assert_eq!(
+            out.pairs(&[("Summary", "a\x1b]0;title\x07".into())]),
+            "Summary: a\\u{1b}]0;title\\u{7}"
+        );
     }
 
     #[test]

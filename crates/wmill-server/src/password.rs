@@ -202,11 +202,14 @@ impl Hasher {
         let pending = Pending(self.pending.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _pending = pending;
             // The caller went away (client disconnected): skip the work.
-            if !tx.is_closed() {
-                let _ = tx.send(f());
+            if tx.is_closed() {
+                return;
             }
+            let out = f();
+            // The place is free before the caller hears back.
+            drop(pending);
+            let _ = tx.send(out);
         });
         self.queue
             .send(job)

@@ -4,6 +4,7 @@
 mod errors;
 mod harness;
 mod help;
+mod hostile;
 mod profiles;
 mod stories;
 mod terminal;

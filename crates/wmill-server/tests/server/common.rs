@@ -61,6 +61,7 @@ pub struct Resp {
     pub status: StatusCode,
     pub content_type: String,
     pub set_cookie: Option<String>,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
@@ -260,6 +261,7 @@ impl TestApp {
             status,
             content_type,
             set_cookie,
+            headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }

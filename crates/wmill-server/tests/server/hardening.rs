@@ -634,3 +634,43 @@ async fn a_runaway_sqlite_read_is_cancelled_at_its_time_limit() {
     };
     assert_eq!(hasty.list_audit(quick).await.unwrap().len(), 1);
 }
+
+// ----- Hardening II: a login flood is refused, not queued without end ------------------------
+
+db_test!(
+    async fn a_login_flood_is_refused_with_retry_after(app) {
+        let mut s = wmill_server::config::Settings::for_tests();
+        s.hash_concurrency = 1;
+        s.hash_queue = 2;
+        s.argon2 = wmill_server::password::Argon2Params { m_cost: 4096, t_cost: 3, p_cost: 1 };
+        s.lockout_threshold = 1000;
+        let app = app.sibling(s).await;
+        let mut logins = Vec::new();
+        for _ in 0..24 {
+            let app2 = app.app.clone();
+            logins.push(tokio::spawn(async move {
+                let body = json!({"email": ADMIN_EMAIL, "password": "not the password"});
+                let req = Request::builder()
+                    .method("POST")
+                    .uri("/api/auth/login")
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                use tower::ServiceExt;
+                let res = app2.oneshot(req).await.unwrap();
+                (res.status().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()))
+            }));
+        }
+        let mut busy = 0;
+        for l in logins {
+            match l.await.unwrap() {
+                (400, _) => {}
+                (503, Some(r)) if r == "1" => busy += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(busy > 0, "some logins are refused while the queue is full");
+        assert_eq!(app.svc.hashes_pending(), 0, "every place is given back");
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    }
+);
