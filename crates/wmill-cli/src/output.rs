@@ -217,7 +217,7 @@ fn render_line(cells: &[String], widths: &[usize]) -> String {
         if i > 0 {
             line.push_str("  ");
         }
-        line.push_str(&cell);
+        line.push_str(cell);
         if i + 1 < widths.len() {
             line.push_str(&" ".repeat(width.saturating_sub(cell.chars().count())));
         }
