@@ -303,6 +303,9 @@ pub struct GroupMember {
 // Audit log
 // ---------------------------------------------------------------------------------------
 
+/// The `action_kind` filter as a pattern: one of the four kinds, in any letter case.
+pub const ACTION_KIND_PATTERN: &str = "^([Cc][Rr][Ee][Aa][Tt][Ee]|[Uu][Pp][Dd][Aa][Tt][Ee]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Ee][Xx][Ee][Cc][Uu][Tt][Ee])$";
+
 /// What kind of change an audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -327,11 +330,17 @@ impl ActionKind {
         }
     }
 
-    /// Parses a kind in any letter case.
+    /// Parses a kind in any letter case, around white space.
     pub fn parse(s: &str) -> Option<Self> {
+        Self::parse_exact_ignoring_case(s.trim())
+    }
+
+    /// Parses a kind in any letter case, nothing around it (what the API accepts:
+    /// [`ACTION_KIND_PATTERN`]).
+    pub fn parse_exact_ignoring_case(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
 }
 

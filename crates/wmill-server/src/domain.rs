@@ -50,6 +50,26 @@ string_newtype!(
     GroupName
 );
 
+/// A workspace id, as the API documents it (also at most 50 characters, and not `global`).
+pub const WORKSPACE_ID_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
+/// A username a person chooses (at most 50 characters); empty means "derive it".
+pub const USERNAME_PATTERN: &str = "^([a-zA-Z][a-zA-Z0-9_]*)?$";
+/// A group name (at most 50 characters).
+pub const GROUP_NAME_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// Free text (names, summaries, labels): no control characters but tab and newline.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$";
+/// A workspace's display name: no control characters, and not only white space (Unicode's
+/// White_Space, which is what Rust's `trim` removes).
+pub const WORKSPACE_NAME_PATTERN: &str = concat!(
+    "^[^\\u0000-\\u001f\\u007f-\\u009f]*",
+    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+    "[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+);
+/// Longest email, in characters.
+pub const EMAIL_MAX_CHARS: usize = 255;
+/// Longest password, in characters.
+pub const PASSWORD_MAX_CHARS: usize = 1024;
+
 /// Shortens user input for inclusion in an error sentence.
 pub fn quote(s: &str) -> String {
     const MAX: usize = 60;
@@ -85,8 +105,8 @@ impl Email {
         if e.is_empty() {
             return Err(Error::BadRequest("email must not be empty".into()));
         }
-        if e.len() > 255 {
-            return bad("it is longer than 255 bytes");
+        if e.chars().count() > EMAIL_MAX_CHARS {
+            return bad("it is longer than 255 characters");
         }
         let Some((local, domain)) = e.split_once('@') else {
             return bad("it must look like name@example.com");
@@ -102,10 +122,13 @@ impl Email {
                 "it contains an invisible, direction-changing or otherwise unsafe character",
             );
         }
-        const FORBIDDEN: &[char] = &[
-            '/', '\\', '%', '"', '(', ')', ',', ':', ';', '<', '>', '[', ']', '?', '#',
+        // RFC 5322's specials outside a quoted local part (which is not supported); the
+        // domain is a host name, which takes none of the local part's symbols either.
+        const SPECIALS: &[char] = &['\\', '"', '(', ')', ',', ':', ';', '<', '>', '[', ']'];
+        const NOT_IN_DOMAIN: &[char] = &[
+            '!', '#', '$', '%', '&', '\'', '*', '+', '/', '=', '?', '^', '`', '{', '|', '}', '~',
         ];
-        if e.contains(FORBIDDEN) {
+        if e.contains(SPECIALS) || domain.contains(NOT_IN_DOMAIN) {
             return bad("it contains a character not allowed in an address");
         }
         if domain.starts_with(['.', '-']) || domain.ends_with(['.', '-']) || domain.contains("..") {
@@ -145,8 +168,9 @@ impl WorkspaceId {
             )));
         }
         if s == wmill_api::GLOBAL_WORKSPACE {
-            return Err(Error::BadRequest(
-                "'global' is not allowed as a workspace ID".into(),
+            return Err(Error::Conflict(
+                "'global' is reserved for instance-level audit entries and cannot be a workspace ID"
+                    .into(),
             ));
         }
         Ok(WorkspaceId(s.to_string()))
@@ -276,18 +300,19 @@ pub fn workspace_name(s: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
-/// A new password: at least `min_chars` characters, at most 1024 bytes, any Unicode.
-/// The error never repeats the password.
+/// A new password: at least `min_chars` characters, at most [`PASSWORD_MAX_CHARS`], any
+/// Unicode. The error never repeats the password.
 pub fn check_password(password: &str, min_chars: usize) -> Result<()> {
-    if password.chars().count() < min_chars {
+    let n = password.chars().count();
+    if n < min_chars {
         return Err(Error::BadRequest(format!(
             "password must be at least {min_chars} characters long"
         )));
     }
-    if password.len() > 1024 {
-        return Err(Error::BadRequest(
-            "password must be at most 1024 bytes long".into(),
-        ));
+    if n > PASSWORD_MAX_CHARS {
+        return Err(Error::BadRequest(format!(
+            "password must be at most {PASSWORD_MAX_CHARS} characters long"
+        )));
     }
     Ok(())
 }
@@ -307,12 +332,14 @@ mod tests {
             "jöhn.doe+x"
         );
         for bad in [
-            "", "alice", "@x.com", "a@", "a@@b", "a b@c.d", "a/b@c.d", "a%b@c.d", "a@b..c",
-            "a\"b@c",
+            "", "alice", "@x.com", "a@", "a@@b", "a b@c.d", "a@b/c.d", "a@b%c.d", "a@b..c",
+            "a\"b@c", "a(b)@c.d", "a@b_c!.d",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Email::parse(&format!("{}@x.com", "a".repeat(300))).is_err());
+        // Every RFC 5322 atext character is fine in the name part.
+        assert!(Email::parse("!#$%&'*+-/=?^_`{|}~@example.com").is_ok());
     }
 
     #[test]
@@ -395,6 +422,10 @@ mod tests {
         let err = check_password("short", 8).unwrap_err().to_string();
         assert!(!err.contains("short"));
         assert!(check_password(&"x".repeat(1025), 8).is_err());
+        assert!(
+            check_password(&"€".repeat(1024), 8).is_ok(),
+            "characters, not bytes"
+        );
         assert!(check_password("ñandú€€€", 8).is_ok());
     }
 }

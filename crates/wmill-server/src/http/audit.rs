@@ -30,7 +30,9 @@ async fn list_audit(
 /// One entry.
 #[utoipa::path(get, path = "/api/w/{workspace}/audit/get/{id}", tag = "audit",
     params(("workspace" = String, Path), ("id" = i64, Path)),
-    responses((status = 200, body = AuditLog), (status = 404, description = "Not visible", body = String, content_type = "text/plain")))]
+    responses((status = 200, body = AuditLog),
+        (status = 400, description = "The id is not a whole number", body = String, content_type = "text/plain"),
+        (status = 404, description = "Not visible", body = String, content_type = "text/plain")))]
 async fn get_audit(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
 use axum::http::request::Parts;
@@ -228,37 +227,97 @@ impl FromRequestParts<AppState> for InWorkspace {
     }
 }
 
-/// A JSON body, read within the body timeout; rejections become text errors (415, 400,
-/// 422, 413, 408).
+/// A JSON body, read within the body timeout: `Content-Type: application/json` (415), at
+/// most 64 KiB (413), JSON (400), an object (every body of this API is one: 422 otherwise,
+/// where serde would take an array for a struct), with the fields the type needs (422).
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
-        let limit = state.svc.settings().body_timeout;
-        match tokio::time::timeout(limit, axum::Json::<T>::from_request(req, state)).await {
-            Ok(Ok(axum::Json(v))) => Ok(Json(v)),
-            Ok(Err(rejection)) => Err(json_error(rejection)),
-            Err(_) => Err(Error::RequestTimeout(format!(
-                "the request body did not arrive within {} seconds",
-                limit.as_secs()
-            ))),
+        let json_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime_type::Essence>().ok())
+            .is_some_and(|m| m.is_json());
+        if !json_type {
+            return Err(Error::UnsupportedMediaType(
+                "expected a request with `Content-Type: application/json`".into(),
+            ));
         }
+        let limit = state.svc.settings().body_timeout;
+        let bytes =
+            match tokio::time::timeout(limit, axum::body::Bytes::from_request(req, state)).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(rejection)) => {
+                    return Err(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        Error::PayloadTooLarge(format!(
+                            "the request body is larger than {} KiB",
+                            super::MAX_BODY_BYTES / 1024
+                        ))
+                    } else {
+                        Error::BadRequest(format!(
+                            "the request body could not be read: {}",
+                            rejection.body_text()
+                        ))
+                    });
+                }
+                Err(_) => {
+                    return Err(Error::RequestTimeout(format!(
+                        "the request body did not arrive within {} seconds",
+                        limit.as_secs()
+                    )));
+                }
+            };
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(Error::Unprocessable(
+                "the request body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value).map(Json).map_err(|e| {
+            Error::Unprocessable(format!(
+                "the request body is not what this endpoint takes: {e}"
+            ))
+        })
     }
 }
 
-fn json_error(r: JsonRejection) -> Error {
-    match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(format!(
-            "the request body is larger than {} KiB",
-            super::MAX_BODY_BYTES / 1024
-        )),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType(
-            "expected a request with `Content-Type: application/json`".into(),
-        ),
-        StatusCode::UNPROCESSABLE_ENTITY => Error::Unprocessable(r.body_text()),
-        _ => Error::BadRequest(r.body_text()),
+/// The media type of a `Content-Type` value, without its parameters.
+mod mime_type {
+    /// `type/subtype`, lowercased.
+    pub struct Essence(String);
+
+    impl std::str::FromStr for Essence {
+        type Err = ();
+
+        fn from_str(s: &str) -> Result<Self, ()> {
+            let essence = s
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if essence
+                .split_once('/')
+                .is_some_and(|(t, st)| !t.is_empty() && !st.is_empty())
+            {
+                Ok(Essence(essence))
+            } else {
+                Err(())
+            }
+        }
+    }
+
+    impl Essence {
+        /// `application/json`, or any `+json` type (as axum's own extractor takes).
+        pub fn is_json(&self) -> bool {
+            self.0 == "application/json"
+                || (self.0.starts_with("application/") && self.0.ends_with("+json"))
+        }
     }
 }
 

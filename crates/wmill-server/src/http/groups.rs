@@ -49,7 +49,7 @@ async fn list_groups(
 
 /// Group names.
 #[utoipa::path(get, path = "/api/w/{workspace}/groups/listnames", tag = "groups", params(("workspace" = String, Path), NamesQuery),
-    responses((status = 200, body = Vec<String>)))]
+    responses((status = 200, body = Vec<String>, content_type = "application/json")))]
 async fn list_names(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
@@ -103,7 +103,8 @@ async fn update_group(
 /// Deletes a group (admin or owner; never `all`).
 #[utoipa::path(delete, path = "/api/w/{workspace}/groups/delete/{name}", tag = "groups",
     params(("workspace" = String, Path), ("name" = String, Path)),
-    responses((status = 200, description = "`delete group at name <name>`", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "`delete group at name <name>`", body = String, content_type = "text/plain"),
+        (status = 409, description = "`all` cannot be deleted", body = String, content_type = "text/plain")))]
 async fn delete_group(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
@@ -115,7 +116,8 @@ async fn delete_group(
 /// Adds a workspace member to a group (admin or owner).
 #[utoipa::path(post, path = "/api/w/{workspace}/groups/adduser/{name}", tag = "groups",
     params(("workspace" = String, Path), ("name" = String, Path)), request_body = GroupMember,
-    responses((status = 200, description = "`Added <u> to group <name>` or `<u> is already a member of group <name>`", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "`Added <u> to group <name>` or `<u> is already a member of group <name>`", body = String, content_type = "text/plain"),
+        (status = 409, description = "`all` is managed by the membership itself", body = String, content_type = "text/plain")))]
 async fn add_user(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
@@ -130,7 +132,8 @@ async fn add_user(
 /// Removes someone from a group (admin or owner; never from `all`).
 #[utoipa::path(post, path = "/api/w/{workspace}/groups/removeuser/{name}", tag = "groups",
     params(("workspace" = String, Path), ("name" = String, Path)), request_body = GroupMember,
-    responses((status = 200, description = "`Removed <u> from group <name>`", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "`Removed <u> from group <name>`", body = String, content_type = "text/plain"),
+        (status = 409, description = "`all` is managed by the membership itself", body = String, content_type = "text/plain")))]
 async fn remove_user(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,

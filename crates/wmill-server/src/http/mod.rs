@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 pub mod extract;
 mod groups;
+pub mod openapi;
 pub mod serve;
 mod tokens;
 mod users;
@@ -202,15 +203,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
 }
 
-/// The OpenAPI document of the API.
-pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The OpenAPI document of the API, completed for these settings (see [`openapi`]).
+pub fn openapi_doc(settings: &crate::config::Settings) -> serde_json::Value {
+    let doc = api_router().split_for_parts().1;
+    let mut v = serde_json::to_value(doc).unwrap_or_default();
+    openapi::complete(&mut v, settings);
+    v
 }
 
 /// The application, without a socket (tests drive it with `oneshot`).
 pub fn app(svc: Arc<Service>) -> Router {
-    let (router, doc) = api_router().split_for_parts();
-    let doc_json = doc.to_pretty_json().unwrap_or_default();
+    let (router, _) = api_router().split_for_parts();
+    let doc_json = serde_json::to_string_pretty(&openapi_doc(svc.settings())).unwrap_or_default();
     let state = AppState {
         svc,
         openapi: Arc::new(OnceLock::from(doc_json)),

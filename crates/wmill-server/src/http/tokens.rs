@@ -35,7 +35,9 @@ pub struct TokenPage {
 /// Mints a token for the caller; the body is the token, shown this once.
 #[utoipa::path(post, path = "/api/users/tokens/create", tag = "tokens", request_body = NewToken,
     responses((status = 201, description = "The raw token", body = String, content_type = "text/plain"),
-        (status = 400, description = "Bad expiration or label", body = String, content_type = "text/plain")))]
+        (status = 400, description = "Bad expiration or label", body = String, content_type = "text/plain"),
+        (status = 404, description = "The workspace does not exist", body = String, content_type = "text/plain"),
+        (status = 409, description = "The workspace id is reserved (`global`)", body = String, content_type = "text/plain")))]
 async fn create_token(
     State(s): State<AppState>,
     Authed(c): Authed,
@@ -74,7 +76,10 @@ async fn delete_token(
 
 /// Mints a token acting as another account (superadmin).
 #[utoipa::path(post, path = "/api/users/tokens/impersonate", tag = "tokens", request_body = ImpersonateToken,
-    responses((status = 201, description = "The raw token", body = String, content_type = "text/plain")))]
+    responses((status = 201, description = "The raw token", body = String, content_type = "text/plain"),
+        (status = 400, description = "Bad expiration or label", body = String, content_type = "text/plain"),
+        (status = 404, description = "No such account", body = String, content_type = "text/plain"),
+        (status = 409, description = "The account is disabled", body = String, content_type = "text/plain")))]
 async fn impersonate(
     State(s): State<AppState>,
     Authed(c): Authed,

@@ -102,7 +102,7 @@ async fn set_password_of(
 
 /// Whether an account exists.
 #[utoipa::path(get, path = "/api/users/exists/{email}", tag = "users", params(("email" = String, Path)),
-    responses((status = 200, body = bool)))]
+    responses((status = 200, body = bool, content_type = "application/json")))]
 async fn user_exists(
     State(s): State<AppState>,
     Authed(c): Authed,

@@ -69,7 +69,7 @@ async fn list_all_workspaces(
 
 /// Whether a workspace exists.
 #[utoipa::path(post, path = "/api/workspaces/exists", tag = "workspaces", request_body = WorkspaceId,
-    responses((status = 200, body = bool)))]
+    responses((status = 200, body = bool, content_type = "application/json")))]
 async fn workspace_exists(
     State(s): State<AppState>,
     Authed(c): Authed,
@@ -89,7 +89,7 @@ async fn user_workspaces(
 
 /// Usernames are always derived from emails on this server: `true`.
 #[utoipa::path(get, path = "/api/settings/global/automate_username_creation", tag = "workspaces",
-    responses((status = 200, body = bool)))]
+    responses((status = 200, body = bool, content_type = "application/json")))]
 async fn automate_username_creation(Authed(_c): Authed) -> axum::Json<bool> {
     axum::Json(true)
 }
@@ -122,7 +122,7 @@ async fn list_members(
 
 /// The workspace's usernames.
 #[utoipa::path(get, path = "/api/w/{workspace}/users/list_usernames", tag = "workspaces", params(("workspace" = String, Path), Page),
-    responses((status = 200, body = Vec<String>)))]
+    responses((status = 200, body = Vec<String>, content_type = "application/json")))]
 async fn list_usernames(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
@@ -148,7 +148,8 @@ async fn get_member(
 /// Changes a member's role or disables them (workspace admin).
 #[utoipa::path(post, path = "/api/w/{workspace}/users/update/{username}", tag = "workspaces",
     params(("workspace" = String, Path), ("username" = String, Path)), request_body = EditWorkspaceUser,
-    responses((status = 200, description = "`user <email> updated`", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "`user <email> updated`", body = String, content_type = "text/plain"),
+        (status = 409, description = "The last enabled admin", body = String, content_type = "text/plain")))]
 async fn update_member(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,
@@ -161,7 +162,8 @@ async fn update_member(
 /// Removes a member with their groups and pinned tokens (workspace admin).
 #[utoipa::path(delete, path = "/api/w/{workspace}/users/delete/{username}", tag = "workspaces",
     params(("workspace" = String, Path), ("username" = String, Path)),
-    responses((status = 200, description = "`username <username> deleted`", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "`username <username> deleted`", body = String, content_type = "text/plain"),
+        (status = 409, description = "The last enabled admin", body = String, content_type = "text/plain")))]
 async fn delete_member(
     State(s): State<AppState>,
     InWorkspace(m): InWorkspace,

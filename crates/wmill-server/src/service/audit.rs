@@ -30,11 +30,13 @@ fn wire(r: AuditRow) -> Result<AuditLog> {
     })
 }
 
+// Each parser accepts exactly what the OpenAPI document says of its parameter (see
+// http/openapi.rs): no trimming, and an empty value is not a value.
+
 fn number(name: &str, v: &Option<String>) -> Result<Option<i64>> {
     v.as_deref()
-        .filter(|s| !s.is_empty())
         .map(|s| {
-            s.trim().parse::<i64>().map_err(|_| {
+            s.parse::<i64>().map_err(|_| {
                 Error::BadRequest(format!("{name} must be a whole number, not {}", quote(s)))
             })
         })
@@ -42,6 +44,7 @@ fn number(name: &str, v: &Option<String>) -> Result<Option<i64>> {
 }
 
 fn time(name: &str, v: &Option<String>) -> Result<Option<i64>> {
+    // An empty time is no bound (a time filter left blank in a form).
     v.as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| {
@@ -58,9 +61,9 @@ fn time(name: &str, v: &Option<String>) -> Result<Option<i64>> {
 }
 
 fn flag(name: &str, v: &Option<String>) -> Result<bool> {
-    match v.as_deref().map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
+    match v.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
         Some(other) => Err(Error::BadRequest(format!(
             "{name} must be true or false, not {}",
             quote(other)
@@ -68,26 +71,26 @@ fn flag(name: &str, v: &Option<String>) -> Result<bool> {
     }
 }
 
-/// A comma-separated list of at most [`MAX_FILTER_LIST`] entries (repeats count once).
+/// A comma-separated list of at most [`MAX_FILTER_LIST`] entries (empty ones and repeats
+/// are then dropped).
 fn list(name: &str, v: &Option<String>) -> Result<Vec<String>> {
-    let mut items: Vec<String> = v
-        .as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    items.sort();
-    items.dedup();
-    if items.len() > MAX_FILTER_LIST {
+    let Some(s) = v.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let n = s.split(',').count();
+    if n > MAX_FILTER_LIST {
         return Err(Error::BadRequest(format!(
-            "{name} lists {} operations; at most {MAX_FILTER_LIST} are allowed",
-            items.len()
+            "{name} lists {n} operations; at most {MAX_FILTER_LIST} are allowed"
         )));
     }
+    let mut items: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    items.sort();
+    items.dedup();
     Ok(items)
 }
 
@@ -110,12 +113,12 @@ impl Service {
                 "this token is limited to workspace {ws}: all_workspaces needs a token that is not"
             )));
         }
-        let action_kind = match text(&q.action_kind) {
+        let action_kind = match q.action_kind.as_deref() {
             None => None,
-            Some(k) => Some(ActionKind::parse(&k).ok_or_else(|| {
+            Some(k) => Some(ActionKind::parse_exact_ignoring_case(k).ok_or_else(|| {
                 Error::BadRequest(format!(
                     "action_kind must be one of Create, Update, Delete, Execute, not {}",
-                    quote(&k)
+                    quote(k)
                 ))
             })?),
         };

@@ -87,7 +87,7 @@ impl Service {
         let name = GroupName::parse(&req.name)?;
         let summary = text_field("summary", req.summary, 1000)?;
         if !m.is_member {
-            return Err(Error::BadRequest(format!(
+            return Err(Error::PermissionDenied(format!(
                 "{} is not a member of workspace {}: join it before creating groups",
                 m.caller.email, m.workspace
             )));
@@ -153,7 +153,7 @@ impl Service {
     /// Deletes a group (never `all`).
     pub async fn delete_group(&self, m: &Member, name: &str) -> Result<String> {
         if name == "all" {
-            return Err(Error::BadRequest(
+            return Err(Error::Conflict(
                 "The group 'all' is a special group that contains all users and cannot be deleted"
                     .into(),
             ));
@@ -192,7 +192,7 @@ impl Service {
     pub async fn add_group_member(&self, m: &Member, name: &str, username: &str) -> Result<String> {
         let name = GroupName::from_path(name)?;
         if name.is_all() {
-            return Err(Error::BadRequest(
+            return Err(Error::Conflict(
                 "every member is in group all; nobody can be added to it by hand".into(),
             ));
         }
@@ -233,7 +233,7 @@ impl Service {
     ) -> Result<String> {
         let name = GroupName::from_path(name)?;
         if name.is_all() {
-            return Err(Error::BadRequest(
+            return Err(Error::Conflict(
                 "Cannot delete users from all: remove them from the workspace instead".into(),
             ));
         }

@@ -58,7 +58,9 @@ impl Service {
     /// it answers to the same superadmin and expires no later.
     pub async fn create_token(&self, c: &Caller, req: NewToken) -> Result<String> {
         let label = text_field("label", req.label, 1000)?;
-        let mut expiration = self.expiration(req.expiration.as_deref(), None)?;
+        // An empty expiration is none, like an absent one.
+        let mut expiration =
+            self.expiration(req.expiration.as_deref().filter(|s| !s.is_empty()), None)?;
         let workspace_id = match req.workspace_id {
             None => None,
             Some(w) => {
@@ -125,7 +127,7 @@ impl Service {
         let target = Email::parse(&req.impersonate_email)?;
         let label = text_field("label", req.label, 1000)?;
         let expiration = self.expiration(
-            req.expiration.as_deref(),
+            req.expiration.as_deref().filter(|s| !s.is_empty()),
             Some(self.settings.impersonation_ttl),
         )?;
         match self.store.account(target.as_str()).await? {
@@ -135,7 +137,7 @@ impl Service {
                 )));
             }
             Some(a) if a.disabled => {
-                return Err(Error::BadRequest(format!(
+                return Err(Error::Conflict(format!(
                     "{target} is disabled: a disabled account cannot be impersonated"
                 )));
             }
@@ -208,9 +210,10 @@ impl Service {
         {
             (TokenSelector::Prefix(s.to_string()), s.to_string())
         } else {
-            return Err(Error::BadRequest(format!(
-                "{} is neither a token nor a token prefix: pass the 10-character prefix shown by \
-                 'token list', or the whole token",
+            // Neither a token we minted nor a prefix: certainly none of the caller's.
+            return Err(Error::NotFound(format!(
+                "you have no token {}: pass the 10-character prefix shown by 'token list', or \
+                 the whole token",
                 quote(s)
             )));
         };

@@ -27,6 +27,16 @@ fn not_found(email: &Email) -> Error {
     Error::NotFound(format!("user with email {email} not found"))
 }
 
+/// An account named in a URL path: what cannot be an email is simply not found.
+fn path_email(s: &str) -> Result<Email> {
+    Email::parse(s).map_err(|_| {
+        Error::NotFound(format!(
+            "user with email {} not found",
+            crate::domain::quote(s)
+        ))
+    })
+}
+
 fn last_superadmin(email: &Email) -> Error {
     Error::Conflict(format!(
         "{email} is the last enabled superadmin; make another account superadmin first"
@@ -79,7 +89,7 @@ impl Service {
     /// Deletes an account with its memberships, group memberships and tokens.
     pub async fn delete_user(&self, c: &Caller, email: &str) -> Result<String> {
         c.require_superadmin()?;
-        let email = Email::parse(email)?;
+        let email = path_email(email)?;
         let audit = self.global_audit(
             c,
             "users.delete",
@@ -101,7 +111,7 @@ impl Service {
         req: UpdateInstanceUser,
     ) -> Result<String> {
         c.require_superadmin()?;
-        let email = Email::parse(email)?;
+        let email = path_email(email)?;
         let changes = AccountChanges {
             super_admin: req.is_super_admin,
             name: text_field("name", req.name, 255)?,
@@ -169,7 +179,7 @@ impl Service {
         revoke_tokens: bool,
     ) -> Result<String> {
         c.require_superadmin()?;
-        let email = Email::parse(email)?;
+        let email = path_email(email)?;
         check_password(&password, self.settings.password_min_chars)?;
         if self.store.account(email.as_str()).await?.is_none() {
             return Err(not_found(&email));
@@ -198,7 +208,10 @@ impl Service {
 
     /// Whether an account exists.
     pub async fn user_exists(&self, _c: &Caller, email: &str) -> Result<bool> {
-        let email = Email::parse(email)?;
+        // What cannot be an email has no account.
+        let Ok(email) = Email::parse(email) else {
+            return Ok(false);
+        };
         Ok(self.store.account(email.as_str()).await?.is_some())
     }
 }

@@ -91,7 +91,7 @@ db_test!(
 
 db_test!(
     async fn invalid_emails_and_passwords(app) {
-        for email in ["", "plain", "@x.io", "a@", "a b@c.io", "a@b@c.io", "a;b@c.io", "a/b@c.io", "a%b@c.io", "\"q\"@c.io", "a\u{0}@c.io", &format!("{}@x.io", "a".repeat(300))] {
+        for email in ["", "plain", "@x.io", "a@", "a b@c.io", "a@b@c.io", "a;b@c.io", "a@b/c.io", "a@b%c.io", "\"q\"@c.io", "a\u{0}@c.io", &format!("{}@x.io", "a".repeat(300))] {
             let body = json!({"email": email, "password": PASSWORD, "super_admin": false});
             refused(&app, post(&app, "/api/users/create", body), 400, &format!("email {email:?}")).await;
             let body = json!({"email": email, "is_admin": false, "operator": false});

@@ -93,12 +93,12 @@ db_test!(
         app.member_token("admins", "alice@example.com", false).await;
         app.delete("/api/w/admins/groups/delete/all", &app.admin)
             .await
-            .assert_text(400, "Bad request: The group 'all' is a special group that contains all users and cannot be deleted");
+            .assert_text(409, "Conflict: The group 'all' is a special group that contains all users and cannot be deleted");
         app.post("/api/w/admins/groups/removeuser/all", &app.admin, json!({"username": "alice"}))
             .await
-            .assert_text_starts(400, "Bad request: Cannot delete users from all");
+            .assert_text_starts(409, "Conflict: Cannot delete users from all");
         app.post("/api/w/admins/groups/adduser/all", &app.admin, json!({"username": "alice"}))
             .await
-            .assert_text_starts(400, "Bad request: every member is in group all");
+            .assert_text_starts(409, "Conflict: every member is in group all");
     }
 );

@@ -328,7 +328,7 @@ db_test!(
         app.post("/api/users/update/bob@example.com", &app.admin, json!({"disabled": true})).await.assert_status(200);
         app.post("/api/users/tokens/impersonate", &app.admin, json!({"impersonate_email": "bob@example.com"}))
             .await
-            .assert_text(400, "Bad request: bob@example.com is disabled: a disabled account cannot be impersonated");
+            .assert_text(409, "Conflict: bob@example.com is disabled: a disabled account cannot be impersonated");
     }
 );
 

@@ -14,7 +14,7 @@ db_test!(
             .assert_text(409, "Conflict: workspace data-team already exists");
         app.post("/api/workspaces/create", &app.admin, json!({"id": "global", "name": "g"}))
             .await
-            .assert_text(400, "Bad request: 'global' is not allowed as a workspace ID");
+            .assert_text(409, "Conflict: 'global' is reserved for instance-level audit entries and cannot be a workspace ID");
         app.post("/api/workspaces/create", &app.admin, json!({"id": "Bad_Id", "name": "b"}))
             .await
             .assert_text_starts(400, "Bad request: invalid workspace id \"Bad_Id\"");
