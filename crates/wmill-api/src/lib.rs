@@ -144,8 +144,49 @@ pub struct NewToken {
     /// RFC 3339, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (UTC); absent or null: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
+    /// What the token may do (`GET /api/tokens/list/scopes`); absent, empty or `*`: all its
+    /// user may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_id: Option<String>,
+    /// Only GET, HEAD and OPTIONS requests, whatever the scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+}
+
+/// Body of `POST /api/users/tokens/update_label/{prefix}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenLabel {
+    pub label: String,
+}
+
+/// Body of `POST /api/users/tokens/update_scopes/{prefix}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenScopes {
+    /// The new scopes; empty or `*`: unrestricted.
+    pub scopes: Vec<String>,
+}
+
+/// One scope of `GET /api/tokens/list/scopes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScopeDefinition {
+    pub value: String,
+    pub label: String,
+    pub description: Option<String>,
+    pub requires_resource_path: bool,
+}
+
+/// A domain of scopes, in `GET /api/tokens/list/scopes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScopeDomain {
+    pub name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<ScopeDefinition>,
 }
 
 /// Body of `POST /api/users/tokens/impersonate`.
@@ -168,8 +209,14 @@ pub struct TruncatedToken {
     pub expiration: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
+    /// Null when the token may do all its user may.
     pub scopes: Option<Vec<String>>,
     pub workspace_id: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+    /// The account the token acts as.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -245,6 +292,40 @@ pub struct User {
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub role: Option<String>,
+    /// An account for programs, made in this workspace, that cannot sign in with a password.
+    #[serde(default)]
+    pub is_service_account: bool,
+}
+
+/// Body of `POST /api/w/{w}/workspaces/create_service_account`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateServiceAccount {
+    pub username: String,
+    /// Workspace admin (default false; not with `operator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_admin: Option<bool>,
+    /// Operator (default true, as Windmill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<bool>,
+    /// Windmill's `wm_deployers` group; accepted, and changes nothing here (no such group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_to_deployers: Option<bool>,
+}
+
+/// Body of `POST /api/w/{w}/users/impersonate_service_account`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ServiceAccountToken {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
 }
 
 /// Body of `POST /api/w/{w}/users/update/{username}`; absent fields are left as they are.

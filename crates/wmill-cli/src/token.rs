@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use clap::Subcommand;
 use serde_json::json;
-use wmill_api::{NewToken, TOKEN_PREFIX_LEN, TruncatedToken};
+use wmill_api::{NewToken, ScopeDomain, TOKEN_PREFIX_LEN, TokenLabel, TokenScopes, TruncatedToken};
 
 use crate::client::seg;
 use crate::context::Ctx;
@@ -23,7 +23,12 @@ enum Cmd {
     /// List your tokens (prefixes only), newest first
     List,
     /// Create a token and print it, and nothing else, on stdout
-    #[command(after_help = "Example:\n  TOKEN=$(wmill token create --label ci --expires-in 3600)")]
+    #[command(after_help = "Examples:
+  TOKEN=$(wmill token create --label ci --expires-in 3600)
+  wmill token create --label auditor --scope audit:read --read-only
+
+A token with scopes may do only what they grant (and never more than you may); `wmill token
+scopes` lists them. A token made with a scoped or read-only token can be no wider.")]
     Create {
         /// A label to recognise it by in `token list`
         #[arg(long)]
@@ -35,7 +40,33 @@ enum Cmd {
         /// Expire at this time (RFC 3339, e.g. 2030-01-01T00:00:00Z) [default: never]
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         expiration: Option<String>,
+        /// Only what this scope grants (repeat for several), e.g. groups:write [default: all you may do]
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Only reads (GET requests), whatever the scopes
+        #[arg(long)]
+        read_only: bool,
+        /// Only in this workspace
+        #[arg(long = "only-workspace", value_name = "WORKSPACE")]
+        only_workspace: Option<String>,
     },
+    /// Change one of your tokens' label or scopes (scopes only narrow, unless the token you
+    /// use covers the new ones)
+    #[command(
+        after_help = "Example:\n  wmill token update wm_AbCdEfG --label ci-readonly --scope groups:read"
+    )]
+    Update {
+        /// The token's 10-character prefix, as shown by `token list`
+        prefix: String,
+        /// A new label
+        #[arg(long)]
+        label: Option<String>,
+        /// The new scopes (repeat for several; `*` for all you may do)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List the scopes a token may hold
+    Scopes,
     /// Delete one of your tokens, given whole or by its 10-character prefix
     Delete {
         /// The token, or its prefix as shown by `token list`
@@ -79,8 +110,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 "LAST USED",
                 "EXPIRES",
                 "WORKSPACE",
+                "SCOPES",
             ]);
             for t in &tokens {
+                let mut scopes = t
+                    .scopes
+                    .as_ref()
+                    .map_or_else(|| "*".to_owned(), |s| s.join(" "));
+                if t.read_only {
+                    scopes.push_str(" (read-only)");
+                }
                 table.row(vec![
                     t.token_prefix.clone(),
                     opt(&t.label),
@@ -90,6 +129,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         .as_ref()
                         .map_or_else(|| "never".to_owned(), time),
                     t.workspace_id.clone().unwrap_or_else(|| "(all)".to_owned()),
+                    scopes,
                 ]);
             }
             ctx.out.list(&tokens, table, "No tokens.");
@@ -98,6 +138,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             label,
             expires_in,
             expiration,
+            scopes,
+            read_only,
+            only_workspace,
         } => {
             let expiration = match expires_in {
                 Some(secs) => Some(expiration_after(Utc::now(), secs).ok_or_else(|| {
@@ -114,11 +157,63 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     &NewToken {
                         label,
                         expiration,
-                        workspace_id: None,
+                        scopes: (!scopes.is_empty()).then_some(scopes),
+                        workspace_id: only_workspace,
+                        read_only: read_only.then_some(true),
                     },
                 )
-                .map_err(|e| e.hint_on(400, "an expiration must be in the future"))?;
+                .map_err(|e| {
+                    e.hint_on(
+                        400,
+                        "an expiration must be in the future, and scopes are listed by 'wmill token scopes'",
+                    )
+                })?;
             crate::user::print_token(ctx, token.trim());
+        }
+        Cmd::Update {
+            prefix,
+            label,
+            scopes,
+        } => {
+            if label.is_none() && scopes.is_empty() {
+                return Err(Error::usage(
+                    "nothing to change",
+                    Some("pass --label and/or --scope"),
+                ));
+            }
+            let mut messages = Vec::new();
+            if let Some(label) = label {
+                messages.push(client.post(
+                    &format!("/users/tokens/update_label/{}", seg(&prefix)),
+                    &TokenLabel { label },
+                )?);
+            }
+            if !scopes.is_empty() {
+                messages.push(
+                    client
+                        .post(
+                            &format!("/users/tokens/update_scopes/{}", seg(&prefix)),
+                            &TokenScopes { scopes },
+                        )
+                        .map_err(|e| e.hint_on(400, "list the scopes with 'wmill token scopes'"))?,
+                );
+            }
+            ctx.out.done(
+                &format!("Updated token {prefix}."),
+                &messages.join("; "),
+                json!({ "token_prefix": prefix }),
+            );
+        }
+        Cmd::Scopes => {
+            let domains: Vec<ScopeDomain> = client.get("/tokens/list/scopes", &[])?;
+            let mut table = Table::new(&["SCOPE", "WHAT IT GRANTS"]);
+            table.row(vec!["*".into(), "everything you may do".into()]);
+            for d in &domains {
+                for s in &d.scopes {
+                    table.row(vec![s.value.clone(), s.label.clone()]);
+                }
+            }
+            ctx.out.list(&domains, table, "No scopes.");
         }
         Cmd::Delete { token } => {
             let message = client

@@ -5,7 +5,8 @@ use clap::Subcommand;
 use serde::Serialize;
 use serde_json::json;
 use wmill_api::{
-    AddUser, CreateWorkspace, GlobalUserInfo, Login, NewToken, User, UserInfo, WorkspaceId,
+    AddUser, CreateServiceAccount, CreateWorkspace, GlobalUserInfo, Login, NewToken,
+    ServiceAccountToken, User, UserInfo, WorkspaceId,
 };
 
 use crate::client::{Client, seg};
@@ -95,6 +96,52 @@ Example:
     },
     /// List the current workspace's members
     Users,
+    /// Service accounts of the current workspace: accounts for programs that cannot sign in
+    /// with a password and hold tokens an admin mints (admins)
+    #[command(subcommand)]
+    ServiceAccount(ServiceAccountCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAccountCmd {
+    /// Create a service account (an operator unless --admin or --developer)
+    #[command(
+        after_help = "Example:\n  wmill workspace service-account create ci_deploy --developer\n  TOKEN=$(wmill workspace service-account token ci_deploy --scope groups:write)"
+    )]
+    Create {
+        /// Its username
+        username: String,
+        /// Make it an admin of the workspace
+        #[arg(long, conflicts_with = "developer")]
+        admin: bool,
+        /// Make it a developer (not an operator)
+        #[arg(long)]
+        developer: bool,
+    },
+    /// List the workspace's service accounts
+    List,
+    /// Delete a service account, with its tokens
+    Remove {
+        /// Its username
+        username: String,
+    },
+    /// Mint a token for a service account and print it, and nothing else, on stdout
+    Token {
+        /// The service account's username
+        username: String,
+        /// A label to recognise it by
+        #[arg(long)]
+        label: Option<String>,
+        /// Expire this many seconds from now [default: never]
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        expires_in: Option<u64>,
+        /// Only what this scope grants (repeat for several)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Only reads
+        #[arg(long)]
+        read_only: bool,
+    },
 }
 
 /// A saved profile as listed: never its token.
@@ -246,7 +293,94 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ctx.out.list(&users, table, "No members.");
             Ok(())
         }
+        Cmd::ServiceAccount(cmd) => service_account(ctx, cmd),
     }
+}
+
+fn service_account(ctx: &Ctx, cmd: ServiceAccountCmd) -> Result<()> {
+    let (client, w) = ctx.in_workspace()?;
+    let ws = seg(&w);
+    match cmd {
+        ServiceAccountCmd::Create {
+            username,
+            admin,
+            developer,
+        } => {
+            let body = CreateServiceAccount {
+                username: username.clone(),
+                is_admin: Some(admin),
+                operator: Some(!admin && !developer),
+                add_to_deployers: None,
+            };
+            let message = client
+                .post(&format!("/w/{ws}/workspaces/create_service_account"), &body)
+                .map_err(|e| e.hint_on(409, "that username is taken: pick another one"))?;
+            ctx.out.done(
+                &format!("Created service account {username} in workspace {w}."),
+                &message,
+                json!({ "workspace": w, "username": username }),
+            );
+        }
+        ServiceAccountCmd::List => {
+            let users: Vec<User> = client.get(&format!("/w/{ws}/users/list"), &[])?;
+            let accounts: Vec<&User> = users.iter().filter(|u| u.is_service_account).collect();
+            let mut table = Table::new(&["USERNAME", "ROLE", "DISABLED", "CREATED"]);
+            for u in &accounts {
+                table.row(vec![
+                    u.username.clone(),
+                    role(u.is_admin, u.operator, &u.role),
+                    yes_no(u.disabled),
+                    time(&u.created_at),
+                ]);
+            }
+            ctx.out.list(&accounts, table, "No service accounts.");
+        }
+        ServiceAccountCmd::Remove { username } => {
+            let message = client
+                .delete(&format!("/w/{ws}/users/delete/{}", seg(&username)))
+                .map_err(|e| {
+                    e.hint_on(404, "list them with 'wmill workspace service-account list'")
+                })?;
+            ctx.out.done(
+                &format!("Removed service account {username} and its tokens."),
+                &message,
+                json!({ "workspace": w, "username": username }),
+            );
+        }
+        ServiceAccountCmd::Token {
+            username,
+            label,
+            expires_in,
+            scopes,
+            read_only,
+        } => {
+            let expiration = match expires_in {
+                Some(secs) => Some(
+                    crate::token::expiration_after(chrono::Utc::now(), secs).ok_or_else(|| {
+                        Error::usage(
+                            format!("--expires-in {secs} is too far in the future"),
+                            None,
+                        )
+                    })?,
+                ),
+                None => None,
+            };
+            let body = ServiceAccountToken {
+                username,
+                label,
+                expiration,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                read_only: read_only.then_some(true),
+            };
+            let token = client
+                .post(&format!("/w/{ws}/users/impersonate_service_account"), &body)
+                .map_err(|e| {
+                    e.hint_on(404, "list them with 'wmill workspace service-account list'")
+                })?;
+            crate::user::print_token(ctx, token.trim());
+        }
+    }
+    Ok(())
 }
 
 fn role(is_admin: bool, operator: bool, role: &Option<String>) -> String {
@@ -336,8 +470,7 @@ fn mint_token(remote: &str, email: String, password: String) -> Result<String> {
         "/users/tokens/create",
         &NewToken {
             label: Some(CLI_TOKEN_LABEL.to_owned()),
-            expiration: None,
-            workspace_id: None,
+            ..NewToken::default()
         },
     )?;
     // The session is not needed any more; failing to end it early only leaves it to expire.

@@ -20,6 +20,9 @@ pub enum Error {
     RequireAdmin(String),
     #[error("Permission denied: {0}")]
     PermissionDenied(String),
+    /// The token's scopes or read-only flag refuse the request (403, Windmill's wording).
+    #[error("Not authorized: {0}")]
+    ScopeRefused(String),
     #[error("Not found: {0}")]
     NotFound(String),
     #[error("Conflict: {0}")]
@@ -67,7 +70,9 @@ impl Error {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NoToken | Error::NotAuthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::RequireAdmin(_) | Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Error::RequireAdmin(_) | Error::PermissionDenied(_) | Error::ScopeRefused(_) => {
+                StatusCode::FORBIDDEN
+            }
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod password;
+pub mod scope;
 pub mod service;
 pub mod store;
 pub mod throttle;

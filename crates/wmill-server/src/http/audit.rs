@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Entries newest first; non-admins see only their own.
-#[utoipa::path(get, path = "/api/w/{workspace}/audit/list", tag = "audit", params(("workspace" = String, Path), AuditQuery),
+#[utoipa::path(get, path = "/api/w/{workspace}/audit/list", tag = "audit", security(("bearer" = ["audit:read"])), params(("workspace" = String, Path), AuditQuery),
     responses((status = 200, body = Vec<AuditLog>), (status = 400, description = "Bad filter", body = String, content_type = "text/plain")))]
 async fn list_audit(
     State(s): State<AppState>,
@@ -28,7 +28,7 @@ async fn list_audit(
 }
 
 /// One entry.
-#[utoipa::path(get, path = "/api/w/{workspace}/audit/get/{id}", tag = "audit",
+#[utoipa::path(get, path = "/api/w/{workspace}/audit/get/{id}", tag = "audit", security(("bearer" = ["audit:read"])),
     params(("workspace" = String, Path), ("id" = i64, Path)),
     responses((status = 200, body = AuditLog),
         (status = 400, description = "The id is not a whole number", body = String, content_type = "text/plain"),

@@ -96,7 +96,7 @@ async fn logout_get(
 }
 
 /// The caller's instance account.
-#[utoipa::path(get, path = "/api/users/whoami", tag = "auth",
+#[utoipa::path(get, path = "/api/users/whoami", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = GlobalUserInfo), (status = 401, description = "Not authorized")))]
 async fn whoami(
     State(s): State<AppState>,
@@ -106,7 +106,7 @@ async fn whoami(
 }
 
 /// The caller as a member of the workspace.
-#[utoipa::path(get, path = "/api/w/{workspace}/users/whoami", tag = "auth",
+#[utoipa::path(get, path = "/api/w/{workspace}/users/whoami", tag = "auth", security(("bearer" = [])),
     params(("workspace" = String, Path)),
     responses((status = 200, body = UserInfo), (status = 401, description = "Not a member")))]
 async fn whoami_in_workspace(
@@ -117,14 +117,14 @@ async fn whoami_in_workspace(
 }
 
 /// The caller's email.
-#[utoipa::path(get, path = "/api/users/email", tag = "auth",
+#[utoipa::path(get, path = "/api/users/email", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = String, content_type = "text/plain")))]
 async fn email(Authed(c): Authed) -> Text {
     Text(c.email)
 }
 
 /// Changes the caller's own password.
-#[utoipa::path(post, path = "/api/users/setpassword", tag = "auth", request_body = SetPassword,
+#[utoipa::path(post, path = "/api/users/setpassword", tag = "auth", security(("bearer" = ["users:admin"])), request_body = SetPassword,
     responses((status = 200, description = "`password of <email> updated`", body = String, content_type = "text/plain")))]
 async fn set_password(
     State(s): State<AppState>,

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use crate::config::{Settings, origin_of};
 use crate::error::Error;
-use crate::service::{Caller, Member};
+use crate::service::{Caller, Member, Required};
 
 /// Where a request's token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +196,16 @@ pub fn over_https(parts: &Parts, settings: &Settings) -> bool {
     })
 }
 
+/// What the matched route needs of its caller's token (see `route_requirement`); a route
+/// without a declaration is refused.
+fn requirement(parts: &Parts) -> Result<Required, Error> {
+    parts
+        .extensions
+        .get::<Required>()
+        .copied()
+        .ok_or_else(|| Error::internal(format!("the route {} declares no scope", parts.uri.path())))
+}
+
 /// A caller on an instance route (`/api/...`).
 pub struct Authed(pub Caller);
 
@@ -204,7 +214,9 @@ impl FromRequestParts<AppState> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let raw = usable_token(parts, state.svc.settings())?;
-        Ok(Authed(state.svc.instance_caller(&raw).await?))
+        let caller = state.svc.instance_caller(&raw).await?;
+        caller.authorize(requirement(parts)?, &parts.method)?;
+        Ok(Authed(caller))
     }
 }
 
@@ -223,7 +235,11 @@ impl FromRequestParts<AppState> for InWorkspace {
         let ws = params
             .get("workspace")
             .ok_or_else(|| Error::internal("workspace route without {workspace}"))?;
-        Ok(InWorkspace(state.svc.workspace_member(&raw, ws).await?))
+        let member = state.svc.workspace_member(&raw, ws).await?;
+        member
+            .caller
+            .authorize(requirement(parts)?, &parts.method)?;
+        Ok(InWorkspace(member))
     }
 }
 

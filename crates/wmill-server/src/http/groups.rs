@@ -37,7 +37,7 @@ pub struct NamesQuery {
 }
 
 /// Groups by name, with members.
-#[utoipa::path(get, path = "/api/w/{workspace}/groups/list", tag = "groups", params(("workspace" = String, Path), Page),
+#[utoipa::path(get, path = "/api/w/{workspace}/groups/list", tag = "groups", security(("bearer" = ["groups:read"])), params(("workspace" = String, Path), Page),
     responses((status = 200, body = Vec<Group>)))]
 async fn list_groups(
     State(s): State<AppState>,
@@ -48,7 +48,7 @@ async fn list_groups(
 }
 
 /// Group names.
-#[utoipa::path(get, path = "/api/w/{workspace}/groups/listnames", tag = "groups", params(("workspace" = String, Path), NamesQuery),
+#[utoipa::path(get, path = "/api/w/{workspace}/groups/listnames", tag = "groups", security(("bearer" = ["groups:read"])), params(("workspace" = String, Path), NamesQuery),
     responses((status = 200, body = Vec<String>, content_type = "application/json")))]
 async fn list_names(
     State(s): State<AppState>,
@@ -63,7 +63,7 @@ async fn list_names(
 }
 
 /// One group.
-#[utoipa::path(get, path = "/api/w/{workspace}/groups/get/{name}", tag = "groups",
+#[utoipa::path(get, path = "/api/w/{workspace}/groups/get/{name}", tag = "groups", security(("bearer" = ["groups:read"])),
     params(("workspace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = Group), (status = 404, description = "Unknown group", body = String, content_type = "text/plain")))]
 async fn get_group(
@@ -75,7 +75,7 @@ async fn get_group(
 }
 
 /// Creates a group owned by the caller.
-#[utoipa::path(post, path = "/api/w/{workspace}/groups/create", tag = "groups", params(("workspace" = String, Path)),
+#[utoipa::path(post, path = "/api/w/{workspace}/groups/create", tag = "groups", security(("bearer" = ["groups:write"])), params(("workspace" = String, Path)),
     request_body = CreateGroup,
     responses((status = 200, description = "`Created group <name>`", body = String, content_type = "text/plain"),
         (status = 409, description = "Name taken", body = String, content_type = "text/plain")))]
@@ -88,7 +88,7 @@ async fn create_group(
 }
 
 /// Changes a group's summary (admin or owner).
-#[utoipa::path(post, path = "/api/w/{workspace}/groups/update/{name}", tag = "groups",
+#[utoipa::path(post, path = "/api/w/{workspace}/groups/update/{name}", tag = "groups", security(("bearer" = ["groups:write"])),
     params(("workspace" = String, Path), ("name" = String, Path)), request_body = EditGroup,
     responses((status = 200, description = "`Edited group <name>`", body = String, content_type = "text/plain")))]
 async fn update_group(
@@ -101,7 +101,7 @@ async fn update_group(
 }
 
 /// Deletes a group (admin or owner; never `all`).
-#[utoipa::path(delete, path = "/api/w/{workspace}/groups/delete/{name}", tag = "groups",
+#[utoipa::path(delete, path = "/api/w/{workspace}/groups/delete/{name}", tag = "groups", security(("bearer" = ["groups:delete"])),
     params(("workspace" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "`delete group at name <name>`", body = String, content_type = "text/plain"),
         (status = 409, description = "`all` cannot be deleted", body = String, content_type = "text/plain")))]
@@ -114,7 +114,7 @@ async fn delete_group(
 }
 
 /// Adds a workspace member to a group (admin or owner).
-#[utoipa::path(post, path = "/api/w/{workspace}/groups/adduser/{name}", tag = "groups",
+#[utoipa::path(post, path = "/api/w/{workspace}/groups/adduser/{name}", tag = "groups", security(("bearer" = ["groups:write"])),
     params(("workspace" = String, Path), ("name" = String, Path)), request_body = GroupMember,
     responses((status = 200, description = "`Added <u> to group <name>` or `<u> is already a member of group <name>`", body = String, content_type = "text/plain"),
         (status = 409, description = "`all` is managed by the membership itself", body = String, content_type = "text/plain")))]
@@ -130,7 +130,7 @@ async fn add_user(
 }
 
 /// Removes someone from a group (admin or owner; never from `all`).
-#[utoipa::path(post, path = "/api/w/{workspace}/groups/removeuser/{name}", tag = "groups",
+#[utoipa::path(post, path = "/api/w/{workspace}/groups/removeuser/{name}", tag = "groups", security(("bearer" = ["groups:write"])),
     params(("workspace" = String, Path), ("name" = String, Path)), request_body = GroupMember,
     responses((status = 200, description = "`Removed <u> from group <name>`", body = String, content_type = "text/plain"),
         (status = 409, description = "`all` is managed by the membership itself", body = String, content_type = "text/plain")))]

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -211,15 +211,48 @@ pub fn openapi_doc(settings: &crate::config::Settings) -> serde_json::Value {
     v
 }
 
+/// What each route needs of its caller's token, by method and route template.
+type Requirements =
+    std::collections::HashMap<(axum::http::Method, String), crate::service::Required>;
+
+/// Puts the matched route's requirement (its declared scope) into the request, for the
+/// authentication extractors to check. A route that declares none gets none, and those
+/// extractors then refuse it: a forgotten declaration fails closed.
+async fn route_requirement(
+    State(reqs): State<Arc<Requirements>>,
+    matched: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(path) = matched {
+        // HEAD is served by the GET route.
+        let method = if req.method() == axum::http::Method::HEAD {
+            axum::http::Method::GET
+        } else {
+            req.method().clone()
+        };
+        if let Some(r) = reqs.get(&(method, path.as_str().to_string())) {
+            req.extensions_mut().insert(*r);
+        }
+    }
+    next.run(req).await
+}
+
 /// The application, without a socket (tests drive it with `oneshot`).
 pub fn app(svc: Arc<Service>) -> Router {
     let (router, _) = api_router().split_for_parts();
-    let doc_json = serde_json::to_string_pretty(&openapi_doc(svc.settings())).unwrap_or_default();
+    let doc = openapi_doc(svc.settings());
+    let requirements = Arc::new(openapi::route_requirements(&doc));
+    let doc_json = serde_json::to_string_pretty(&doc).unwrap_or_default();
     let state = AppState {
         svc,
         openapi: Arc::new(OnceLock::from(doc_json)),
     };
     router
+        .route_layer(middleware::from_fn_with_state(
+            requirements,
+            route_requirement,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

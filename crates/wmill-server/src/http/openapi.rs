@@ -184,15 +184,12 @@ fn complete_schemas(doc: &mut Value, settings: &Settings) {
 fn complete_operation(path: &str, method: &str, op: &mut Value) {
     let key = (method, path);
     let public = PUBLIC.contains(&key);
-    let any_token = ANY_TOKEN.contains(&key);
-    let security = if public {
-        json!([])
-    } else if any_token {
-        json!([{}, {"bearer": []}])
-    } else {
-        json!([{"bearer": []}])
-    };
-    set(op, "security", security);
+    // Every other operation declares its scope next to its handler (`security(...)`).
+    if public {
+        set(op, "security", json!([]));
+    } else if ANY_TOKEN.contains(&key) {
+        set(op, "security", json!([{}, {"bearer": []}]));
+    }
     let mut path_params = false;
     let mut query_params = false;
     if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
@@ -221,11 +218,12 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
              account, or not valid here (`Not authorized: …`)",
         );
     }
-    if !public && method != "get" {
+    if !public {
         add(
             responses,
             403,
-            "`Permission denied: …` (among others: a change authenticated by a cookie from \
+            "`Not authorized: this token lacks the scope …` or `… is read-only`, or \
+             `Permission denied: …` (among others: a change authenticated by a cookie from \
              another origin)",
         );
     }
@@ -289,4 +287,42 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
         "`Service unavailable: …`: the database cannot be reached, or a statement ran past its \
          time limit",
     );
+}
+
+/// What each route needs of its caller's token, read from the completed document: the first
+/// scope of its `bearer` security requirement, or any valid token when it lists none. Public
+/// routes are not in the map.
+pub fn route_requirements(
+    doc: &Value,
+) -> std::collections::HashMap<(axum::http::Method, String), crate::service::Required> {
+    use crate::service::Required;
+    let mut out = std::collections::HashMap::new();
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return out;
+    };
+    for (path, item) in paths {
+        let Some(item) = item.as_object() else {
+            continue;
+        };
+        for (method, op) in item {
+            let Ok(m) = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            else {
+                continue;
+            };
+            let Some(reqs) = op.get("security").and_then(Value::as_array) else {
+                continue;
+            };
+            let Some(bearer) = reqs.iter().find_map(|r| r.get("bearer")) else {
+                continue;
+            };
+            let scope = bearer
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .and_then(|s| crate::scope::Scope::parse(s).ok());
+            let required = scope.map_or(Required::AnyToken, Required::Scope);
+            out.insert((m, path.clone()), required);
+        }
+    }
+    out
 }

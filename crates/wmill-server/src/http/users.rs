@@ -33,7 +33,7 @@ pub struct Page {
 }
 
 /// Creates an instance account (superadmin).
-#[utoipa::path(post, path = "/api/users/create", tag = "users", request_body = CreateUser,
+#[utoipa::path(post, path = "/api/users/create", tag = "users", security(("bearer" = ["users:write"])), request_body = CreateUser,
     responses((status = 201, description = "`email <email> created`", body = String, content_type = "text/plain"),
         (status = 409, description = "The email is taken", body = String, content_type = "text/plain")))]
 async fn create_user(
@@ -45,7 +45,7 @@ async fn create_user(
 }
 
 /// Deletes an account with its memberships and tokens (superadmin).
-#[utoipa::path(delete, path = "/api/users/delete/{email}", tag = "users", params(("email" = String, Path)),
+#[utoipa::path(delete, path = "/api/users/delete/{email}", tag = "users", security(("bearer" = ["users:delete"])), params(("email" = String, Path)),
     responses((status = 200, description = "`email <email> deleted`", body = String, content_type = "text/plain"),
         (status = 404, description = "Unknown email", body = String, content_type = "text/plain"),
         (status = 409, description = "Last superadmin", body = String, content_type = "text/plain")))]
@@ -58,7 +58,7 @@ async fn delete_user(
 }
 
 /// Changes an account (superadmin). Disabling revokes all its tokens.
-#[utoipa::path(post, path = "/api/users/update/{email}", tag = "users", params(("email" = String, Path)),
+#[utoipa::path(post, path = "/api/users/update/{email}", tag = "users", security(("bearer" = ["users:write"])), params(("email" = String, Path)),
     request_body = UpdateInstanceUser,
     responses((status = 200, description = "`email <email> updated`", body = String, content_type = "text/plain"),
         (status = 404, description = "Unknown email", body = String, content_type = "text/plain"),
@@ -73,7 +73,7 @@ async fn update_user(
 }
 
 /// Every account, superadmins first, then by email (superadmin).
-#[utoipa::path(get, path = "/api/users/list_as_super_admin", tag = "users", params(Page),
+#[utoipa::path(get, path = "/api/users/list_as_super_admin", tag = "users", security(("bearer" = ["users:read"])), params(Page),
     responses((status = 200, body = Vec<GlobalUserInfo>)))]
 async fn list_users(
     State(s): State<AppState>,
@@ -84,7 +84,7 @@ async fn list_users(
 }
 
 /// Sets another account's password (superadmin).
-#[utoipa::path(post, path = "/api/users/set_password_of/{email}", tag = "users", params(("email" = String, Path)),
+#[utoipa::path(post, path = "/api/users/set_password_of/{email}", tag = "users", security(("bearer" = ["users:admin"])), params(("email" = String, Path)),
     request_body = SetPassword,
     responses((status = 200, description = "`password of <email> updated`", body = String, content_type = "text/plain")))]
 async fn set_password_of(
@@ -101,7 +101,7 @@ async fn set_password_of(
 }
 
 /// Whether an account exists.
-#[utoipa::path(get, path = "/api/users/exists/{email}", tag = "users", params(("email" = String, Path)),
+#[utoipa::path(get, path = "/api/users/exists/{email}", tag = "users", security(("bearer" = ["users:read"])), params(("email" = String, Path)),
     responses((status = 200, body = bool, content_type = "application/json")))]
 async fn user_exists(
     State(s): State<AppState>,

@@ -10,6 +10,7 @@ use crate::clock::{Micros, to_ts};
 use crate::domain::{Email, WorkspaceId, check_password};
 use crate::error::{Error, Result};
 use crate::password::Verified;
+use crate::scope::Scopes;
 use crate::store::{
     Attempt, EndSessions, LoginRecord, NewAudit, NewTokenRow, TokenAuthRow, TokenKind,
 };
@@ -51,6 +52,9 @@ impl Service {
             pinned: row.workspace_id,
             impersonator: row.impersonator,
             expiration: row.expiration,
+            scopes: Scopes::from_stored(row.scopes.as_deref()),
+            read_only: row.read_only,
+            service_account: row.service_account,
             name: row.name,
             company: row.company,
             username: row.username,
@@ -208,6 +212,9 @@ impl Service {
             created_at: now,
             kind: TokenKind::Session,
             impersonator: None,
+            scopes: None,
+            read_only: false,
+            minted_by: None,
         };
         let record = LoginRecord {
             token: row,
@@ -299,7 +306,12 @@ impl Service {
     pub fn whoami(&self, c: &Caller) -> GlobalUserInfo {
         GlobalUserInfo {
             email: c.email.clone(),
-            login_type: "password".into(),
+            login_type: if c.service_account {
+                "service_account"
+            } else {
+                "password"
+            }
+            .into(),
             super_admin: c.super_admin,
             devops: false,
             verified: true,

@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::domain::WorkspaceId;
 use crate::error::{Error, Result};
 use crate::password::Hasher;
+use crate::scope::{Scope, Scopes};
 use crate::store::{LockoutPolicy, NewAudit, Store, StoreError};
 use crate::throttle::Throttle;
 
@@ -48,6 +49,12 @@ pub struct Caller {
     pub impersonator: Option<String>,
     /// When the token expires.
     pub expiration: Option<Micros>,
+    /// What the token may do on top of its user's rights.
+    pub scopes: Scopes,
+    /// Only GET, HEAD and OPTIONS.
+    pub read_only: bool,
+    /// The account is a service account.
+    pub service_account: bool,
     /// The account's profile, read with the token.
     pub name: Option<String>,
     pub company: Option<String>,
@@ -70,7 +77,48 @@ pub struct Member {
     pub created_at: Option<Micros>,
 }
 
+/// What a route needs of the token that calls it, declared next to the route (its OpenAPI
+/// security requirement, see `http/openapi.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Required {
+    /// Any valid token (whoami, its own tokens, logout).
+    AnyToken,
+    /// A token whose scopes grant this one.
+    Scope(Scope),
+}
+
 impl Caller {
+    /// Whether this caller's token may call a route that needs `required` with `method`:
+    /// a read-only token only reads; a scoped token only what its scopes grant. (What the
+    /// user may do is checked by the operation itself, on top.)
+    pub fn authorize(&self, required: Required, method: &axum::http::Method) -> Result<()> {
+        use axum::http::Method;
+        if self.read_only && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Err(Error::ScopeRefused("this token is read-only".into()));
+        }
+        if let Required::Scope(s) = required
+            && !self.scopes.grant(s)
+        {
+            return Err(Error::ScopeRefused(format!(
+                "this token lacks the scope {s}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Passes when this caller's token grants `scope` (for rules inside an operation, such as
+    /// password changes, that need more than the route's scope).
+    pub fn require_scope(&self, scope: &str) -> Result<()> {
+        let s = Scope::parse(scope).map_err(Error::internal)?;
+        if self.scopes.grant(s) {
+            Ok(())
+        } else {
+            Err(Error::ScopeRefused(format!(
+                "this token lacks the scope {s}"
+            )))
+        }
+    }
+
     /// Passes for superadmins only.
     pub fn require_superadmin(&self) -> Result<()> {
         if self.super_admin {

@@ -11,7 +11,12 @@ use crate::store::{AccountChanges, AccountOutcome, AccountRow, EndSessions, NewA
 pub(super) fn global_info(a: AccountRow) -> GlobalUserInfo {
     GlobalUserInfo {
         email: a.email,
-        login_type: "password".into(),
+        login_type: if a.service_account {
+            "service_account"
+        } else {
+            "password"
+        }
+        .into(),
         super_admin: a.super_admin,
         devops: false,
         verified: true,
@@ -181,8 +186,14 @@ impl Service {
         c.require_superadmin()?;
         let email = path_email(email)?;
         check_password(&password, self.settings.password_min_chars)?;
-        if self.store.account(email.as_str()).await?.is_none() {
-            return Err(not_found(&email));
+        match self.store.account(email.as_str()).await? {
+            None => return Err(not_found(&email)),
+            Some(a) if a.service_account => {
+                return Err(Error::Conflict(format!(
+                    "{email} is a service account: it cannot have a password"
+                )));
+            }
+            Some(_) => {}
         }
         let hash = self.hasher.hash(password).await?;
         let mut audit = self.global_audit(

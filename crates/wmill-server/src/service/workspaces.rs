@@ -10,7 +10,8 @@ use crate::clock::to_ts;
 use crate::domain::{Email, Username, WorkspaceId, quote, workspace_name};
 use crate::error::{Error, Result};
 use crate::store::{
-    AddMember, MemberChanges, MemberOutcome, MemberRow, NewMember, UsernameChoice, WorkspaceRow,
+    AddMember, MemberChanges, MemberOutcome, MemberRow, NewMember, NewServiceAccount,
+    UsernameChoice, WorkspaceRow,
 };
 
 fn wire_workspace(w: WorkspaceRow) -> Workspace {
@@ -40,6 +41,7 @@ fn wire_user(m: MemberRow) -> User {
         disabled: m.disabled,
         created_at: to_ts(m.created_at),
         role: Some(role.into()),
+        is_service_account: m.service_account,
     }
 }
 
@@ -222,6 +224,61 @@ impl Service {
                 m.workspace.as_str(),
                 given.as_deref(),
             )),
+        }
+    }
+
+    /// Creates a service account of the workspace (workspace admin only): an account for
+    /// programs, a member with a role, that cannot sign in with a password and gets its
+    /// tokens from `users/impersonate_service_account`. Its address is made up from its
+    /// username and the workspace, under the reserved `.invalid` domain.
+    pub async fn create_service_account(
+        &self,
+        m: &Member,
+        req: wmill_api::CreateServiceAccount,
+    ) -> Result<String> {
+        m.require_admin()?;
+        let username = Username::parse(&req.username)?;
+        let is_admin = req.is_admin.unwrap_or(false);
+        let operator = req.operator.unwrap_or(!is_admin);
+        if is_admin && operator {
+            return Err(Error::BadRequest(
+                "a service account cannot be both admin and operator".into(),
+            ));
+        }
+        let email = format!(
+            "{}@{}.service-account.invalid",
+            username.as_str().to_lowercase(),
+            m.workspace
+        );
+        let audit = self.ws_audit(
+            m,
+            "users.add_to_workspace",
+            ActionKind::Create,
+            Some(email.clone()),
+        );
+        let sa = NewServiceAccount {
+            email,
+            username: username.to_string(),
+            is_admin,
+            operator,
+            created_at: self.now(),
+        };
+        match self
+            .store
+            .create_service_account(m.workspace.as_str(), sa, audit)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Unique => {
+                    Error::Conflict(format!("the username {username} is taken"))
+                }
+                other => other.into(),
+            })? {
+            AddMember::Added(u) => Ok(format!("service account {u} created")),
+            AddMember::NoWorkspace => Err(Error::NotFound(format!(
+                "workspace {} not found",
+                m.workspace
+            ))),
+            _ => Err(Error::Conflict(format!("the username {username} is taken"))),
         }
     }
 

@@ -178,6 +178,10 @@ pub struct TokenAuthRow {
     /// False when the token was minted by impersonation and its minter is no longer an
     /// enabled superadmin.
     pub impersonator_ok: bool,
+    /// Space-separated scopes; `None`: all the account may do.
+    pub scopes: Option<String>,
+    pub read_only: bool,
+    pub service_account: bool,
     pub super_admin: bool,
     pub disabled: bool,
     pub name: Option<String>,
@@ -274,6 +278,7 @@ pub struct AccountRow {
     pub first_time_user: bool,
     pub username: Option<String>,
     pub created_at: i64,
+    pub service_account: bool,
 }
 
 /// A new instance account.
@@ -359,6 +364,11 @@ pub struct NewTokenRow {
     pub kind: TokenKind,
     /// For impersonation tokens: the superadmin minting it.
     pub impersonator: Option<String>,
+    /// Space-separated scopes; `None`: all the account may do.
+    pub scopes: Option<String>,
+    pub read_only: bool,
+    /// For a service account's token: the admin who minted it.
+    pub minted_by: Option<String>,
 }
 
 /// Outcome of minting a token.
@@ -375,12 +385,35 @@ pub enum Mint {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRow {
     pub prefix: String,
+    pub email: String,
     pub label: Option<String>,
     pub expiration: Option<i64>,
     pub created_at: i64,
     pub last_used_at: i64,
     pub workspace_id: Option<String>,
     pub kind: String,
+    pub scopes: Option<String>,
+    pub read_only: bool,
+}
+
+/// A change to one of an account's tokens.
+#[derive(Debug, Clone)]
+pub enum TokenUpdate {
+    Label(String),
+    /// Space-separated scopes; `None`: unrestricted.
+    Scopes(Option<String>),
+}
+
+/// Outcome of changing a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenChange {
+    Done,
+    /// The check refused the change; the token's scopes (space-separated, `None`:
+    /// unrestricted).
+    Refused(Option<String>),
+    NotFound,
+    /// The prefix matched several tokens; nothing was changed.
+    Ambiguous(usize),
 }
 
 /// Which of the caller's tokens to delete.
@@ -419,6 +452,16 @@ pub trait TokenStore {
     ) -> StoreResult<TokenDeletion>;
     /// Deletes one token by digest (logout); audited only if it existed.
     async fn revoke_token(&self, hash: &str, audit: NewAudit) -> StoreResult<bool>;
+    /// Changes one of `email`'s tokens, named by its prefix. `allowed` decides, inside the
+    /// transaction, from the token's current scopes, whether the change may be made.
+    async fn update_token(
+        &self,
+        email: &str,
+        prefix: &str,
+        change: TokenUpdate,
+        allowed: &(dyn for<'s> Fn(Option<&'s str>) -> bool + Send + Sync),
+        audit: NewAudit,
+    ) -> StoreResult<TokenChange>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -443,6 +486,18 @@ pub struct MemberRow {
     pub operator: bool,
     pub disabled: bool,
     pub created_at: i64,
+    /// The member is a service account of this workspace.
+    pub service_account: bool,
+}
+
+/// A new service account: an account that cannot sign in, and its membership.
+#[derive(Debug, Clone)]
+pub struct NewServiceAccount {
+    pub email: String,
+    pub username: String,
+    pub is_admin: bool,
+    pub operator: bool,
+    pub created_at: Micros,
 }
 
 /// One of a user's workspaces, with the membership.
@@ -528,7 +583,15 @@ pub trait WorkspaceStore {
     async fn list_members(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<MemberRow>>;
     /// Adds a member (and puts them in `all`); `audit` gets the username as decided.
     async fn add_member(&self, ws: &str, m: NewMember, audit: NewAudit) -> StoreResult<AddMember>;
+    /// Creates a service account (an account without a password) as a member of `ws`.
+    async fn create_service_account(
+        &self,
+        ws: &str,
+        sa: NewServiceAccount,
+        audit: NewAudit,
+    ) -> StoreResult<AddMember>;
     /// Changes a membership, unless it would leave the workspace without an enabled admin.
+    /// Disabling a service account ends its tokens.
     async fn update_member(
         &self,
         ws: &str,
@@ -537,8 +600,9 @@ pub trait WorkspaceStore {
         audit: NewAudit,
     ) -> StoreResult<MemberOutcome>;
     /// Removes a member, their groups and group ownerships in `ws` (each ended ownership
-    /// audited) and their tokens pinned to `ws`; releases the username of an email that
-    /// has neither an account nor another membership. Refused for the last enabled admin.
+    /// audited) and their tokens pinned to `ws`; a service account is deleted with its
+    /// tokens; releases the username of an email that has neither an account nor another
+    /// membership. Refused for the last enabled admin.
     async fn remove_member(
         &self,
         ws: &str,

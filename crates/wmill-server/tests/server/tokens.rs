@@ -114,6 +114,9 @@ db_test!(
                 created_at: now,
                 kind: TokenKind::Api,
                 impersonator: None,
+                scopes: None,
+                read_only: false,
+                minted_by: None,
             };
             let audit = NewAudit {
                 workspace_id: "global".into(),

@@ -8,7 +8,8 @@ use super::{Db, SqlStore};
 use crate::store::*;
 
 const ACCOUNT_COLUMNS: &str = "a.email, a.password_hash, a.super_admin, a.name, a.company, a.disabled, \
-     a.first_time_user, u.username, a.created_at FROM account a LEFT JOIN username u ON u.email = a.email";
+     a.first_time_user, u.username, a.created_at, a.service_account \
+     FROM account a LEFT JOIN username u ON u.email = a.email";
 
 #[async_trait]
 impl AccountStore for SqlStore {

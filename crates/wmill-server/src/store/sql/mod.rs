@@ -132,7 +132,8 @@ macro_rules! insert_token {
         let t: &NewTokenRow = &$t;
         sqlx::query(
             "INSERT INTO token (hash, prefix, email, label, expiration, workspace_id, created_at, \
-             last_used_at, kind, impersonator) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+             last_used_at, kind, impersonator, scopes, read_only, minted_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&t.hash)
         .bind(&t.prefix)
@@ -143,6 +144,9 @@ macro_rules! insert_token {
         .bind(t.created_at)
         .bind(t.kind.as_str())
         .bind(&t.impersonator)
+        .bind(&t.scopes)
+        .bind(t.read_only)
+        .bind(&t.minted_by)
         .execute(&mut *$tx)
         .await?;
     }};
@@ -457,12 +461,14 @@ fn migrator(postgres: bool) -> Migrator {
             1 "0001_init",
             2 "0002_audit_by_user_time",
             3 "0003_credentials_and_ownership",
+            4 "0004_scopes_and_service_accounts",
         )
     } else {
         migrations!("sqlite":
             1 "0001_init",
             2 "0002_audit_by_user_time",
             3 "0003_credentials_and_ownership",
+            4 "0004_scopes_and_service_accounts",
         )
     })
 }

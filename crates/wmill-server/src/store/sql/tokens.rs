@@ -52,8 +52,9 @@ impl TokenStore for SqlStore {
     ) -> StoreResult<Vec<TokenRow>> {
         read!(self, |c| {
             Ok(sqlx::query_as::<_, TokenRow>(
-                "SELECT prefix, label, expiration, created_at, last_used_at, workspace_id, kind \
-                 FROM token WHERE email = $1 ORDER BY created_at DESC, prefix LIMIT $2 OFFSET $3",
+                "SELECT prefix, email, label, expiration, created_at, last_used_at, workspace_id, kind, \
+                 scopes, read_only FROM token WHERE email = $1 ORDER BY created_at DESC, prefix \
+                 LIMIT $2 OFFSET $3",
             )
             .bind(email)
             .bind(limit)
@@ -92,6 +93,54 @@ impl TokenStore for SqlStore {
                 .await?;
             insert_audit!(tx, audit);
             TokenDeletion::Deleted(found.into_iter().map(|(_, p)| p).collect())
+        })
+    }
+
+    async fn update_token(
+        &self,
+        email: &str,
+        prefix: &str,
+        change: TokenUpdate,
+        allowed: &(dyn for<'s> Fn(Option<&'s str>) -> bool + Send + Sync),
+        audit: NewAudit,
+    ) -> StoreResult<TokenChange> {
+        let select = locking!(
+            self,
+            "SELECT hash, scopes FROM token WHERE email = $1 AND prefix = $2",
+            "FOR UPDATE"
+        );
+        write_tx!(self, |tx| {
+            let found: Vec<(String, Option<String>)> = sqlx::query_as(select)
+                .bind(email)
+                .bind(prefix)
+                .fetch_all(&mut *tx)
+                .await?;
+            let (hash, scopes) = match found.as_slice() {
+                [] => return Ok(TokenChange::NotFound),
+                [(hash, scopes)] => (hash.clone(), scopes.clone()),
+                more => return Ok(TokenChange::Ambiguous(more.len())),
+            };
+            if !allowed(scopes.as_deref()) {
+                return Ok(TokenChange::Refused(scopes));
+            }
+            match &change {
+                TokenUpdate::Label(label) => {
+                    sqlx::query("UPDATE token SET label = $2 WHERE hash = $1")
+                        .bind(&hash)
+                        .bind(label)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                TokenUpdate::Scopes(s) => {
+                    sqlx::query("UPDATE token SET scopes = $2 WHERE hash = $1")
+                        .bind(&hash)
+                        .bind(s)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            insert_audit!(tx, audit);
+            TokenChange::Done
         })
     }
 

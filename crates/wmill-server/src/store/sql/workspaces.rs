@@ -36,8 +36,9 @@ macro_rules! other_admin {
     }};
 }
 
-const MEMBER_COLUMNS: &str =
-    "workspace_id, username, email, is_admin, operator, disabled, created_at FROM member";
+const MEMBER_COLUMNS: &str = "m.workspace_id, m.username, m.email, m.is_admin, m.operator, \
+     m.disabled, m.created_at, COALESCE(a.service_account, FALSE) AS service_account \
+     FROM member m LEFT JOIN account a ON a.email = m.email";
 
 #[async_trait]
 impl WorkspaceStore for SqlStore {
@@ -127,7 +128,7 @@ impl WorkspaceStore for SqlStore {
         let since = self.cache_generation();
         let row: Option<MemberRow> =
             read!(self, |c| sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
-                format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 AND email = $2")
+                format!("SELECT {MEMBER_COLUMNS} WHERE m.workspace_id = $1 AND m.email = $2")
             ))
             .bind(ws)
             .bind(email)
@@ -141,7 +142,7 @@ impl WorkspaceStore for SqlStore {
 
     async fn member_by_username(&self, ws: &str, username: &str) -> StoreResult<Option<MemberRow>> {
         read!(self, |c| Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(
-            format!("SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 AND username = $2")
+            format!("SELECT {MEMBER_COLUMNS} WHERE m.workspace_id = $1 AND m.username = $2")
         ))
         .bind(ws)
         .bind(username)
@@ -152,7 +153,7 @@ impl WorkspaceStore for SqlStore {
     async fn list_members(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<MemberRow>> {
         read!(self, |c| {
             Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(format!(
-            "SELECT {MEMBER_COLUMNS} WHERE workspace_id = $1 ORDER BY username LIMIT $2 OFFSET $3"
+            "SELECT {MEMBER_COLUMNS} WHERE m.workspace_id = $1 ORDER BY m.username LIMIT $2 OFFSET $3"
         )))
         .bind(ws)
         .bind(limit)
@@ -192,6 +193,57 @@ impl WorkspaceStore for SqlStore {
         })
     }
 
+    async fn create_service_account(
+        &self,
+        ws: &str,
+        sa: NewServiceAccount,
+        audit: NewAudit,
+    ) -> StoreResult<AddMember> {
+        write_tx!(self, |tx| {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM workspace WHERE id = $1")
+                    .bind(ws)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Ok(AddMember::NoWorkspace);
+            }
+            let taken: Option<String> =
+                sqlx::query_scalar("SELECT email FROM username WHERE username = $1 OR email = $2")
+                    .bind(&sa.username)
+                    .bind(&sa.email)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if taken.is_some() {
+                return Ok(AddMember::UsernameTaken(sa.username.clone()));
+            }
+            // No password hash at all: nothing can ever verify against "!".
+            sqlx::query(
+                "INSERT INTO account (email, password_hash, super_admin, disabled, first_time_user, \
+                 created_at, service_account) VALUES ($1, '!', FALSE, FALSE, FALSE, $2, TRUE)",
+            )
+            .bind(&sa.email)
+            .bind(sa.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO username (email, username) VALUES ($1, $2)")
+                .bind(&sa.email)
+                .bind(&sa.username)
+                .execute(&mut *tx)
+                .await?;
+            let member = NewMember {
+                email: sa.email.clone(),
+                username: UsernameChoice::Given(sa.username.clone()),
+                is_admin: sa.is_admin,
+                operator: sa.operator,
+                created_at: sa.created_at,
+            };
+            insert_member!(tx, ws, &sa.username, member);
+            insert_audit!(tx, audit);
+            AddMember::Added(sa.username.clone())
+        })
+    }
+
     async fn update_member(
         &self,
         ws: &str,
@@ -223,6 +275,16 @@ impl WorkspaceStore for SqlStore {
             .bind(c.disabled)
             .execute(&mut *tx)
             .await?;
+            if c.disabled == Some(true) {
+                // A service account lives in this workspace only: disabled here, its tokens end.
+                sqlx::query(
+                    "DELETE FROM token WHERE email = $1 \
+                     AND EXISTS (SELECT 1 FROM account WHERE email = $1 AND service_account = TRUE)",
+                )
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
+            }
             insert_audit!(tx, audit);
             MemberOutcome::Done(email)
         })
@@ -260,6 +322,15 @@ impl WorkspaceStore for SqlStore {
                 .await?;
             insert_audit!(tx, audit);
             end_grants_of_user!(tx, Some(ws), username, audit);
+            // A service account exists for this workspace only: it goes, with its tokens.
+            sqlx::query("DELETE FROM token WHERE email = $1 AND EXISTS (SELECT 1 FROM account WHERE email = $1 AND service_account = TRUE)")
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM account WHERE email = $1 AND service_account = TRUE")
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
             // A username given to an email that has no account and no other membership is
             // released: a workspace admin cannot hold someone's name for good.
             sqlx::query(
