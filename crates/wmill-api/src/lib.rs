@@ -144,8 +144,8 @@ pub struct NewToken {
     /// RFC 3339, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (UTC); absent or null: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
-    /// What the token may do (`GET /api/tokens/list/scopes`); absent, empty or `*`: all its
-    /// user may.
+    /// What the token may do (`GET /api/tokens/list/scopes`); `*`: all its user may; absent
+    /// or empty: as the token that mints it (all its user may, for a login session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

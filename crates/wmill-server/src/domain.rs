@@ -52,8 +52,10 @@ string_newtype!(
 
 /// A workspace id, as the API documents it (also at most 50 characters, and not `global`).
 pub const WORKSPACE_ID_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
-/// A username a person chooses (at most 50 characters); empty means "derive it".
-pub const USERNAME_PATTERN: &str = "^([a-zA-Z][a-zA-Z0-9_]*)?$";
+/// A username a person chooses (at most 50 characters).
+pub const USERNAME_PATTERN: &str = "^[a-zA-Z][a-zA-Z0-9_]*$";
+/// A username a person may give when adding a member: empty means "derive it".
+pub const OPTIONAL_USERNAME_PATTERN: &str = "^([a-zA-Z][a-zA-Z0-9_]*)?$";
 /// A group name (at most 50 characters).
 pub const GROUP_NAME_PATTERN: &str = "^[A-Za-z0-9_-]+$";
 /// Free text (names, summaries, labels): no control characters but tab and newline.

@@ -100,26 +100,40 @@ async fn bootstrap(svc: &Service, cli: &Cli) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes at SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
+/// not when the future is first polled, so that a signal arriving as soon as the server says
+/// it listens is not taken by the default action (death without a clean shutdown).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// Starts the server and serves until SIGTERM or SIGINT.
@@ -173,15 +187,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         })
     };
 
+    let shutdown = shutdown_signal();
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    http::serve::serve(
-        listener,
-        http::app(svc.clone()),
-        serve_opts,
-        shutdown_signal(),
-    )
-    .await;
+    http::serve::serve(listener, http::app(svc.clone()), serve_opts, shutdown).await;
 
     background.abort();
     if let Err(e) = svc.flush_last_used().await {

@@ -281,3 +281,62 @@ fn the_server_reports_and_survives_a_database_outage() {
     }
     assert_eq!(p.call("GET", "/api/health/status", None, None).0, 200);
 }
+
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+fn a_service_accounts_tokens_end_on_every_instance() {
+    let (_dir, a, b, password, _pg) = pair();
+    let admin = a.login("admin@windmill.dev", &password);
+    let (s, body) = a.call(
+        "POST",
+        "/api/w/admins/workspaces/create_service_account",
+        Some(&admin),
+        Some(json!({"username": "bot"})),
+    );
+    assert_eq!(s, 201, "{body}");
+    let mint = |p: &Proc| {
+        let (s, t) = p.call(
+            "POST",
+            "/api/w/admins/users/impersonate_service_account",
+            Some(&admin),
+            Some(json!({"username": "bot", "scopes": ["groups:read"]})),
+        );
+        assert_eq!(s, 201, "{t}");
+        t
+    };
+    let groups = |p: &Proc, t: &str| p.call("GET", "/api/w/admins/groups/list", Some(t), None).0;
+    // Minted through A, used through B; disabled through A: refused on B at once.
+    let t1 = mint(&a);
+    assert_eq!(groups(&b, &t1), 200);
+    let (s, _) = a.call(
+        "POST",
+        "/api/w/admins/users/update/bot",
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(groups(&b, &t1), 401);
+    assert_eq!(groups(&a, &t1), 401);
+    // Enabled through B, a new token through B works on A; removed through B: refused on A.
+    let (s, _) = b.call(
+        "POST",
+        "/api/w/admins/users/update/bot",
+        Some(&admin),
+        Some(json!({"disabled": false})),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(groups(&a, &t1), 401, "a disable ended that token for good");
+    let t2 = mint(&b);
+    assert_eq!(groups(&a, &t2), 200);
+    let (s, _) = b.call(
+        "DELETE",
+        "/api/w/admins/users/delete/bot",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(groups(&a, &t2), 401);
+}

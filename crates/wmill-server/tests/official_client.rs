@@ -1184,3 +1184,45 @@ fn refusals_and_the_whoami_fallback() {
     let ours: Vec<Group> = server.get(&format!("/api/w/{WS}/groups/list"));
     assert_eq!(listed, ours);
 }
+
+#[test]
+#[cfg_attr(
+    not(wmill_official_client),
+    ignore = "needs Windmill's official client: npm ci in .ci/official-client"
+)]
+fn a_scoped_token_does_what_its_scope_allows_and_shows_our_refusal() {
+    let bin = official_client();
+    let server = Server::start(&[]);
+    let wmill = Wmill::new(&bin, &server);
+    let r = server.call(
+        "POST",
+        "/api/users/tokens/create",
+        Some(&server.admin),
+        Some(json!({"label": "reader", "scopes": ["groups:read"]})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let reader = r.body;
+    // The client's own checks (whoami, version) pass with any token; the list needs
+    // groups:read.
+    let list = wmill.run(&["group", "list", "--json"], &reader, WS);
+    let groups: Vec<Group> = list.json();
+    assert!(groups.iter().any(|g| g.name == "all"), "{groups:?}");
+    let before: Vec<Group> = server.get(&format!("/api/w/{WS}/groups/list"));
+    wmill
+        .run(&["group", "create", "writers"], &reader, WS)
+        .fails(&["Not authorized: this token lacks the scope groups:write"]);
+    let after: Vec<Group> = server.get(&format!("/api/w/{WS}/groups/list"));
+    assert_eq!(before, after, "nothing created");
+    // A read-only token, whatever its scopes.
+    let r = server.call(
+        "POST",
+        "/api/users/tokens/create",
+        Some(&server.admin),
+        Some(json!({"label": "ro", "read_only": true})),
+    );
+    let ro = r.body;
+    wmill.run(&["group", "list"], &ro, WS).ok();
+    wmill
+        .run(&["group", "create", "writers"], &ro, WS)
+        .fails(&["Not authorized: this token is read-only"]);
+}

@@ -467,3 +467,110 @@ fn completions_are_printed() {
         assert!(out.stdout.contains("create-token"), "{shell}");
     }
 }
+
+#[test]
+fn scoped_tokens_and_service_accounts() {
+    let server = Server::start();
+    let sh = Shell::new();
+    sh.login_admin(&server);
+
+    // The scope list, and a token that may only read groups.
+    let scopes = sh.wmill(&["token", "scopes"]);
+    assert!(scopes.ok().contains("groups:read") && scopes.stdout.contains("audit:admin"));
+    let reader = sh
+        .wmill(&[
+            "token",
+            "create",
+            "--label",
+            "reader",
+            "--scope",
+            "groups:read",
+            "--read-only",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    assert!(reader.starts_with("wm_"));
+    let list = sh.wmill(&["token", "list"]);
+    let row = list
+        .ok()
+        .lines()
+        .find(|l| l.contains("reader"))
+        .unwrap_or_else(|| panic!("{list:?}"))
+        .to_owned();
+    assert!(row.contains("groups:read (read-only)"), "{row}");
+    let tokens: Vec<TruncatedToken> = sh.wmill(&["token", "list", "--json"]).json();
+    let t = tokens
+        .iter()
+        .find(|t| t.label.as_deref() == Some("reader"))
+        .unwrap();
+    assert_eq!(t.scopes.as_deref(), Some(&["groups:read".to_owned()][..]));
+    assert!(t.read_only);
+    sh.wmill(&["group", "list", "--token", &reader]).ok();
+    sh.wmill(&["group", "create", "nope", "--token", &reader])
+        .fails(1, &["Not authorized: this token is read-only"]);
+    sh.wmill(&["token", "create", "--scope", "scripts:run"])
+        .fails(
+            1,
+            &[
+                "scope \"scripts:run\" is not one this server knows",
+                "wmill token scopes",
+            ],
+        );
+    // Narrowed and renamed.
+    let prefix = &reader[..10];
+    sh.wmill(&[
+        "token",
+        "update",
+        prefix,
+        "--label",
+        "audit-reader",
+        "--scope",
+        "audit:read",
+    ])
+    .ok();
+    let tokens: Vec<TruncatedToken> = sh.wmill(&["token", "list", "--json"]).json();
+    let t = tokens.iter().find(|t| t.token_prefix == prefix).unwrap();
+    assert_eq!(t.label.as_deref(), Some("audit-reader"));
+    assert_eq!(t.scopes.as_deref(), Some(&["audit:read".to_owned()][..]));
+    sh.wmill(&["token", "update", prefix])
+        .fails(2, &["nothing to change"]);
+
+    // A service account, its token, its removal.
+    sh.wmill(&[
+        "workspace",
+        "service-account",
+        "create",
+        "ci_bot",
+        "--developer",
+    ])
+    .ok();
+    let sas = sh.wmill(&["workspace", "service-account", "list"]);
+    assert!(
+        sas.ok().contains("ci_bot") && sas.stdout.contains("developer"),
+        "{sas:?}"
+    );
+    let bot = sh
+        .wmill(&[
+            "workspace",
+            "service-account",
+            "token",
+            "ci_bot",
+            "--scope",
+            "groups:write",
+            "--scope",
+            "groups:read",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    assert_eq!(bot.lines().count(), 1);
+    sh.wmill(&["group", "create", "deploys", "--token", &bot])
+        .ok();
+    let g: Group = sh.wmill(&["group", "get", "deploys", "--json"]).json();
+    assert_eq!(g.members, ["ci_bot"]);
+    sh.wmill(&["workspace", "service-account", "remove", "ci_bot"])
+        .ok();
+    sh.wmill(&["group", "list", "--token", &bot])
+        .fails(1, &["Not authorized"]);
+}

@@ -17,8 +17,8 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Settings;
 use crate::domain::{
-    EMAIL_MAX_CHARS, GROUP_NAME_PATTERN, PASSWORD_MAX_CHARS, TEXT_PATTERN, USERNAME_PATTERN,
-    WORKSPACE_ID_PATTERN, WORKSPACE_NAME_PATTERN,
+    EMAIL_MAX_CHARS, GROUP_NAME_PATTERN, OPTIONAL_USERNAME_PATTERN, PASSWORD_MAX_CHARS,
+    TEXT_PATTERN, USERNAME_PATTERN, WORKSPACE_ID_PATTERN, WORKSPACE_NAME_PATTERN,
 };
 use crate::store::MAX_FILTER_LIST;
 
@@ -52,6 +52,22 @@ fn password(min: usize) -> Value {
     json!({"type": "string", "minLength": min, "maxLength": PASSWORD_MAX_CHARS})
 }
 
+/// A list of scopes: each one `*` or a known `<domain>:<action>`.
+fn scopes(nullable: bool) -> Value {
+    let mut values = vec!["*".to_string()];
+    for (d, _) in crate::scope::DOMAINS {
+        for (a, _) in crate::scope::ACTIONS {
+            values.push(format!("{d}:{a}"));
+        }
+    }
+    let kind = if nullable {
+        json!(["array", "null"])
+    } else {
+        json!("array")
+    };
+    json!({"type": kind, "items": {"type": "string", "enum": values}})
+}
+
 fn workspace_id() -> Value {
     json!({"type": "string", "maxLength": 50, "pattern": WORKSPACE_ID_PATTERN})
 }
@@ -83,10 +99,20 @@ fn property(schema: &str, name: &str, s: &Settings) -> Option<Value> {
         ("CreateUser", "password") => password(s.initial_password_min_chars),
         ("SetPassword", "password") => password(s.password_min_chars),
         ("CreateUser" | "UpdateInstanceUser", "name" | "company") => text(255),
-        ("NewToken" | "ImpersonateToken", "label") => text(1000),
-        ("NewToken" | "ImpersonateToken", "expiration") => {
+        ("NewToken" | "ImpersonateToken" | "ServiceAccountToken", "label") => text(1000),
+        ("TokenLabel", "label") => {
+            json!({"type": "string", "maxLength": 1000, "pattern": TEXT_PATTERN})
+        }
+        ("NewToken" | "ImpersonateToken" | "ServiceAccountToken", "expiration") => {
             json!({"type": ["string", "null"], "format": "date-time"})
         }
+        ("NewToken" | "ServiceAccountToken", "scopes") => scopes(true),
+        ("TokenScopes", "scopes") => scopes(false),
+        ("CreateServiceAccount", "username") => json!({
+            "type": "string",
+            "maxLength": 50,
+            "pattern": USERNAME_PATTERN,
+        }),
         ("NewToken", "workspace_id") => {
             json!({"type": ["string", "null"], "maxLength": 50, "pattern": WORKSPACE_ID_PATTERN})
         }
@@ -95,7 +121,7 @@ fn property(schema: &str, name: &str, s: &Settings) -> Option<Value> {
             json!({"type": "string", "maxLength": 100, "pattern": WORKSPACE_NAME_PATTERN})
         }
         ("CreateWorkspace" | "AddUser", "username") => {
-            json!({"type": ["string", "null"], "maxLength": 50, "pattern": USERNAME_PATTERN})
+            json!({"type": ["string", "null"], "maxLength": 50, "pattern": OPTIONAL_USERNAME_PATTERN})
         }
         ("CreateGroup", "name") => {
             json!({"type": "string", "maxLength": 50, "pattern": GROUP_NAME_PATTERN})
@@ -169,6 +195,17 @@ fn complete_schemas(doc: &mut Value, settings: &Settings) {
         .and_then(Value::as_object_mut)
     {
         for (name, schema) in schemas.iter_mut() {
+            if name == "CreateServiceAccount" {
+                // Not both admin and operator.
+                set(
+                    schema,
+                    "not",
+                    json!({
+                        "required": ["is_admin", "operator"],
+                        "properties": {"is_admin": {"const": true}, "operator": {"const": true}},
+                    }),
+                );
+            }
             let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
                 continue;
             };

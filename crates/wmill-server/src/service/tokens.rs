@@ -67,11 +67,10 @@ impl Service {
         read_only: Option<bool>,
         expiration: Option<Micros>,
     ) -> Result<(Scopes, bool, Option<Micros>)> {
-        let asked = Scopes::parse(scopes).map_err(Error::BadRequest)?;
-        let scopes = if scopes.is_none() {
-            c.scopes.clone()
-        } else {
-            asked
+        // Absent or empty: as the parent.
+        let scopes = match scopes.filter(|l| !l.is_empty()) {
+            None => c.scopes.clone(),
+            Some(list) => Scopes::parse(Some(list)).map_err(Error::BadRequest)?,
         };
         if let Some(missing) = c.scopes.first_missing(&scopes) {
             return Err(Error::ScopeRefused(format!(

@@ -17,6 +17,7 @@ mod hardening;
 mod meta;
 mod performance;
 mod permissions;
+mod scopes;
 mod store;
 mod tokens;
 mod users;

@@ -25,17 +25,17 @@ const CALLERS: [&str; 11] = [
 ];
 
 /// One request of a cell: method, path, JSON body.
-type Req = (&'static str, String, Option<Value>);
+pub(crate) type Req = (&'static str, String, Option<Value>);
 
 /// What one cell sends: requests the superadmin makes first, then the request under test.
-struct Cell {
-    prep: Vec<Req>,
-    req: Req,
+pub(crate) struct Cell {
+    pub(crate) prep: Vec<Req>,
+    pub(crate) req: Req,
 }
 
 /// How a row answers the invalid callers.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     /// Every invalid caller gets 401.
     Authed,
     /// No authentication: every caller gets the same answer.
@@ -44,14 +44,14 @@ enum Kind {
     Logout,
 }
 
-struct Row {
-    method: &'static str,
-    template: &'static str,
-    kind: Kind,
+pub(crate) struct Row {
+    pub(crate) method: &'static str,
+    pub(crate) template: &'static str,
+    pub(crate) kind: Kind,
     /// Member, workspace admin, superadmin.
-    valid: [u16; 3],
+    pub(crate) valid: [u16; 3],
     /// Builds the cell for caller index `n` whose token is the second argument.
-    make: fn(usize, &str) -> Cell,
+    pub(crate) make: fn(usize, &str) -> Cell,
 }
 
 fn simple(method: &'static str, path: &str, body: Option<Value>) -> Cell {
@@ -85,7 +85,7 @@ fn create_group(name: &str) -> Req {
     )
 }
 
-fn rows() -> Vec<Row> {
+pub(crate) fn rows() -> Vec<Row> {
     use Kind::*;
     let r = |method, template, kind, valid, make| Row {
         method,
@@ -429,6 +429,72 @@ fn rows() -> Vec<Row> {
             [404, 404, 200],
             |_, _| simple("GET", "/api/w/ws/audit/get/1", None),
         ),
+        r(
+            "POST",
+            "/api/users/tokens/update_label/{token_prefix}",
+            Authed,
+            [200; 3],
+            |_, token| {
+                let prefix: String = token.chars().take(10).collect();
+                simple(
+                    "POST",
+                    &format!("/api/users/tokens/update_label/{prefix}"),
+                    Some(json!({"label": "renamed"})),
+                )
+            },
+        ),
+        r(
+            "POST",
+            "/api/users/tokens/update_scopes/{token_prefix}",
+            Authed,
+            [200; 3],
+            |_, token| {
+                let prefix: String = token.chars().take(10).collect();
+                simple(
+                    "POST",
+                    &format!("/api/users/tokens/update_scopes/{prefix}"),
+                    Some(json!({"scopes": ["groups:read"]})),
+                )
+            },
+        ),
+        r(
+            "GET",
+            "/api/tokens/list/scopes",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/tokens/list/scopes", None),
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/create_service_account",
+            Authed,
+            [403, 201, 201],
+            |n, _| {
+                simple(
+                    "POST",
+                    "/api/w/ws/workspaces/create_service_account",
+                    Some(json!({"username": format!("bot{n}")})),
+                )
+            },
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/users/impersonate_service_account",
+            Authed,
+            [403, 201, 201],
+            |n, _| Cell {
+                prep: vec![(
+                    "POST",
+                    "/api/w/ws/workspaces/create_service_account".into(),
+                    Some(json!({"username": format!("bot{n}")})),
+                )],
+                req: (
+                    "POST",
+                    "/api/w/ws/users/impersonate_service_account".into(),
+                    Some(json!({"username": format!("bot{n}")})),
+                ),
+            },
+        ),
         r("GET", "/api/version", Public, [200; 3], |_, _| {
             simple("GET", "/api/version", None)
         }),
@@ -442,7 +508,7 @@ fn rows() -> Vec<Row> {
 }
 
 /// A fresh token for each caller kind, on an app with workspaces `ws` and `other`.
-async fn callers(app: &TestApp) -> Vec<Option<String>> {
+pub(crate) async fn callers(app: &TestApp) -> Vec<Option<String>> {
     app.create_workspace("ws").await;
     app.create_workspace("other").await;
     let soon = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();

@@ -181,7 +181,10 @@ mod legacy {
                 .fetch_all(&mut c)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1, 2, 3]);
+        assert!(
+            versions.len() >= 4 && versions.iter().copied().eq(1..=versions.len() as i64),
+            "{versions:?}"
+        );
         c.close().await.unwrap();
         check(
             SqlStore::connect(&opts("sqlite:wmill.db".into()), dir.path())
@@ -215,7 +218,10 @@ mod legacy {
                 .fetch_all(&mut c)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1, 2, 3]);
+        assert!(
+            versions.len() >= 4 && versions.iter().copied().eq(1..=versions.len() as i64),
+            "{versions:?}"
+        );
         c.close().await.unwrap();
         check(
             SqlStore::connect(&opts(db.url.clone()), dir.path())
