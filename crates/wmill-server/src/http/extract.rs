@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -196,13 +196,22 @@ pub fn over_https(parts: &Parts, settings: &Settings) -> bool {
     })
 }
 
-/// What the matched route needs of its caller's token (see `route_requirement`); a route
-/// without a declaration is refused.
-fn requirement(parts: &Parts) -> Result<Required, Error> {
+/// What the matched route needs of its caller's token, as its OpenAPI description declares
+/// (`openapi::route_requirements`); a route without a declaration is refused: a forgotten
+/// declaration fails closed.
+fn requirement(parts: &Parts, state: &AppState) -> Result<Required, Error> {
+    // HEAD is served by the GET route.
+    let method = if parts.method == Method::HEAD {
+        &Method::GET
+    } else {
+        &parts.method
+    };
     parts
         .extensions
-        .get::<Required>()
-        .copied()
+        .get::<MatchedPath>()
+        .and_then(|p| state.requirements.get(p.as_str()))
+        .and_then(|by_method| by_method.iter().find(|(m, _)| m == method))
+        .map(|(_, r)| *r)
         .ok_or_else(|| Error::internal(format!("the route {} declares no scope", parts.uri.path())))
 }
 
@@ -215,7 +224,7 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let raw = usable_token(parts, state.svc.settings())?;
         let caller = state.svc.instance_caller(&raw).await?;
-        caller.authorize(requirement(parts)?, &parts.method)?;
+        caller.authorize(requirement(parts, state)?, &parts.method)?;
         Ok(Authed(caller))
     }
 }
@@ -238,7 +247,7 @@ impl FromRequestParts<AppState> for InWorkspace {
         let member = state.svc.workspace_member(&raw, ws).await?;
         member
             .caller
-            .authorize(requirement(parts)?, &parts.method)?;
+            .authorize(requirement(parts, state)?, &parts.method)?;
         Ok(InWorkspace(member))
     }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -37,6 +37,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub svc: Arc<Service>,
     openapi: Arc<OnceLock<String>>,
+    /// What each route needs of its caller's token, read from the OpenAPI document.
+    pub requirements: Arc<openapi::Requirements>,
 }
 
 /// A `text/plain; charset=utf-8` answer.
@@ -152,40 +154,34 @@ fn loggable_path(path: &str) -> String {
     }
 }
 
-/// Headers on every answer: nothing the API answers may be stored by a cache (tokens,
-/// users, the audit log), and no body is ever sniffed into another type.
-async fn security_headers(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    res
-}
-
-/// A handler that panics answers 500 like any internal fault, instead of dropping the
-/// connection. No input should reach a panic; this is the net under that rule.
-async fn catch_panics(req: Request, next: Next) -> Response {
-    match std::panic::AssertUnwindSafe(next.run(req))
+/// Around every request, in one layer (each `from_fn` layer costs a boxed future per
+/// request): a handler that panics answers 500 like any internal fault instead of dropping
+/// the connection (no input should reach a panic; this is the net under that rule); every
+/// answer says `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; and, at
+/// debug level, method, path (never the query: it may hold a token), status and time are
+/// logged.
+async fn around(req: Request, next: Next) -> Response {
+    // When debug is off, no path is built for nothing.
+    let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+        (
+            Instant::now(),
+            req.method().clone(),
+            loggable_path(req.uri().path()),
+        )
+    });
+    let mut res = match std::panic::AssertUnwindSafe(next.run(req))
         .catch_unwind()
         .await
     {
         Ok(res) => res,
         Err(_) => Error::internal("a request handler panicked").into_response(),
+    };
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some((started, method, path)) = logged {
+        tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     }
-}
-
-/// Logs method, path (never the query: it may hold a token), status and time.
-async fn log_requests(req: Request, next: Next) -> Response {
-    // The line is at debug level: when that is off, every request would build a path for
-    // nothing.
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.run(req).await;
-    }
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = loggable_path(req.uri().path());
-    let res = next.run(req).await;
-    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     res
 }
 
@@ -211,33 +207,6 @@ pub fn openapi_doc(settings: &crate::config::Settings) -> serde_json::Value {
     v
 }
 
-/// What each route needs of its caller's token, by method and route template.
-type Requirements =
-    std::collections::HashMap<(axum::http::Method, String), crate::service::Required>;
-
-/// Puts the matched route's requirement (its declared scope) into the request, for the
-/// authentication extractors to check. A route that declares none gets none, and those
-/// extractors then refuse it: a forgotten declaration fails closed.
-async fn route_requirement(
-    State(reqs): State<Arc<Requirements>>,
-    matched: Option<MatchedPath>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if let Some(path) = matched {
-        // HEAD is served by the GET route.
-        let method = if req.method() == axum::http::Method::HEAD {
-            axum::http::Method::GET
-        } else {
-            req.method().clone()
-        };
-        if let Some(r) = reqs.get(&(method, path.as_str().to_string())) {
-            req.extensions_mut().insert(*r);
-        }
-    }
-    next.run(req).await
-}
-
 /// The application, without a socket (tests drive it with `oneshot`).
 pub fn app(svc: Arc<Service>) -> Router {
     let (router, _) = api_router().split_for_parts();
@@ -247,18 +216,13 @@ pub fn app(svc: Arc<Service>) -> Router {
     let state = AppState {
         svc,
         openapi: Arc::new(OnceLock::from(doc_json)),
+        requirements,
     };
     router
-        .route_layer(middleware::from_fn_with_state(
-            requirements,
-            route_requirement,
-        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(catch_panics))
-        .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn(log_requests))
+        .layer(middleware::from_fn(around))
         .with_state(state)
 }
 

@@ -326,14 +326,16 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     );
 }
 
+/// What each route needs of its caller's token, by route template, then method.
+pub type Requirements =
+    std::collections::HashMap<String, Vec<(axum::http::Method, crate::service::Required)>>;
+
 /// What each route needs of its caller's token, read from the completed document: the first
 /// scope of its `bearer` security requirement, or any valid token when it lists none. Public
 /// routes are not in the map.
-pub fn route_requirements(
-    doc: &Value,
-) -> std::collections::HashMap<(axum::http::Method, String), crate::service::Required> {
+pub fn route_requirements(doc: &Value) -> Requirements {
     use crate::service::Required;
-    let mut out = std::collections::HashMap::new();
+    let mut out = Requirements::new();
     let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
         return out;
     };
@@ -358,7 +360,7 @@ pub fn route_requirements(
                 .and_then(Value::as_str)
                 .and_then(|s| crate::scope::Scope::parse(s).ok());
             let required = scope.map_or(Required::AnyToken, Required::Scope);
-            out.insert((m, path.clone()), required);
+            out.entry(path.clone()).or_default().push((m, required));
         }
     }
     out

@@ -1,9 +1,11 @@
 //! The accept loop: HTTP/1.1 connections served by hyper, each watched so that no client can
 //! hold one for ever, and at most so many at once from one address.
 //!
-//! - **Header timeout**: from the moment a connection opens, or the first byte of a new
-//!   request arrives on a kept-alive one, the client has `header_timeout` to complete the
-//!   request's headers; past it the connection is closed.
+//! - **Header timeout**: from the moment a connection opens, the client has `header_timeout`
+//!   to complete the request's headers; past it the connection is closed. On a kept-alive
+//!   connection the time runs from the first byte of the next request, and the connection is
+//!   closed within twice `header_timeout` (the watchdog is not woken per request: it looks
+//!   at least every `header_timeout`, so that serving a request costs it nothing).
 //! - **Body timeout**: enforced where bodies are read (the JSON extractor answers 408).
 //! - **Idle timeout**: a kept-alive connection with no request in flight and no bytes coming
 //!   is closed after `idle_timeout`.
@@ -55,8 +57,6 @@ struct Activity {
     headers_since: AtomicU64,
     /// When the connection last became idle.
     idle_since: AtomicU64,
-    /// Woken whenever the above change.
-    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -65,25 +65,29 @@ impl Activity {
             && self.headers_since.load(Ordering::Acquire) == 0
         {
             self.headers_since.store(now_ms(), Ordering::Release);
-            self.changed.notify_one();
         }
     }
 
     fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.headers_since.store(0, Ordering::Release);
-        self.changed.notify_one();
     }
 
     fn request_done(&self) {
         self.idle_since.store(now_ms(), Ordering::Release);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.changed.notify_one();
     }
 
-    /// `Err(())` when the connection must be closed now; else when to look again.
+    /// `Err(())` when the connection must be closed now; else when to look again. Nothing
+    /// wakes the watchdog when these change, so it looks at least every header timeout: the
+    /// headers of a request that starts while it sleeps are caught one period late at most.
     fn next_check(&self, o: &ServeOptions) -> Result<u64, ()> {
         let now = now_ms();
+        self.deadline(o, now)
+            .map(|at| at.min(now + o.header_timeout.as_millis().max(1) as u64))
+    }
+
+    fn deadline(&self, o: &ServeOptions, now: u64) -> Result<u64, ()> {
         let headers = self.headers_since.load(Ordering::Acquire);
         if headers != 0 {
             let deadline = headers + o.header_timeout.as_millis() as u64;
@@ -341,7 +345,6 @@ async fn connection(
                     shutting_down = true;
                 }
             }
-            () = activity.changed.notified() => {}
             () = sleep => {}
         }
     }

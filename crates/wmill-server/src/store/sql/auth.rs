@@ -228,26 +228,19 @@ impl AuthStore for SqlStore {
         now: Micros,
         policy: LockoutPolicy,
     ) -> StoreResult<Attempt> {
-        let select = locking!(
-            self,
-            "SELECT failures, locked_until, updated_at FROM login_throttle WHERE email = $1",
-            "FOR UPDATE"
-        );
         insert_tx!(self, |tx| {
-            // The row exists before it is locked, so that two first attempts at once
-            // serialise on it too.
-            sqlx::query(
+            // One statement that creates the row or locks the existing one and reads it, so
+            // that attempts at once serialise on it, and a success deleting it in between
+            // cannot leave this attempt without a row.
+            let (failures, locked_until, updated_at): (i64, i64, i64) = sqlx::query_as(
                 "INSERT INTO login_throttle (email, failures, locked_until, updated_at) \
-                 VALUES ($1, 0, 0, $2) ON CONFLICT (email) DO NOTHING",
+                 VALUES ($1, 0, 0, $2) ON CONFLICT (email) DO UPDATE SET failures = login_throttle.failures \
+                 RETURNING failures, locked_until, updated_at",
             )
             .bind(email)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-            let (failures, locked_until, updated_at): (i64, i64, i64) = sqlx::query_as(select)
-                .bind(email)
-                .fetch_one(&mut *tx)
-                .await?;
             if locked_until > now {
                 return Ok(Attempt::Locked {
                     until: locked_until,
@@ -292,14 +285,24 @@ impl AuthStore for SqlStore {
             first_login,
             audit,
         } = l;
-        // The account is read again (and, on PostgreSQL, share-locked: a disable, delete or
+        // The account is read again (and, on PostgreSQL, locked: a disable, delete or
         // password change waits for this transaction, and this one waits for theirs) so that
         // no session is minted for an account that changed while its password was verified.
-        let check = locking!(
-            self,
-            "SELECT password_hash FROM account WHERE email = $1 AND disabled = FALSE",
-            "FOR SHARE"
-        );
+        // A login that will update the account takes the update lock at once: two that took
+        // a share lock and then both asked to update would deadlock.
+        let check = if rehash.is_some() || first_login {
+            locking!(
+                self,
+                "SELECT password_hash FROM account WHERE email = $1 AND disabled = FALSE",
+                "FOR NO KEY UPDATE"
+            )
+        } else {
+            locking!(
+                self,
+                "SELECT password_hash FROM account WHERE email = $1 AND disabled = FALSE",
+                "FOR SHARE"
+            )
+        };
         // Most logins only add a token and an audit entry and keep the cache; a first login
         // or an upgraded hash changes the account, which is then forgotten. (Nothing sets
         // `first_time_user` again, so an account read without it needs no UPDATE: one round
