@@ -380,6 +380,311 @@ pub struct GroupMember {
     pub username: String,
 }
 
+/// One change of a group, from the audit log (`GET /api/w/{w}/groups_history/get/{name}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupHistoryEntry {
+    /// The audit entry's id.
+    pub id: i64,
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+    /// The audit operation (`group.adduser`, `acls.add`, …).
+    pub change_type: String,
+    /// The member or owner the change was about, if any.
+    pub member_affected: Option<String>,
+}
+
+/// Body of `POST /api/w/{w}/acls/add/group_/{name}`: `owner` is `u/<username>` or
+/// `g/<group>`; `write` true makes them an owner of the group, false (the default) takes
+/// ownership away and leaves a reader's grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AddAcl {
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<bool>,
+}
+
+/// Body of `POST /api/w/{w}/acls/remove/group_/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RemoveAcl {
+    pub owner: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Instance groups, export and overwrite
+// ---------------------------------------------------------------------------------------
+
+/// A group of accounts across workspaces (`GET /api/groups/list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceGroup {
+    pub name: String,
+    pub summary: Option<String>,
+    /// Members, by email (sorted).
+    pub emails: Vec<String>,
+    /// `superadmin` or `devops`: what its members are while they belong.
+    pub instance_role: Option<String>,
+}
+
+/// A workspace an instance group feeds, with the role its members get there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceGroupWorkspace {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    /// `admin`, `developer` or `operator`.
+    pub role: String,
+}
+
+/// An instance group with the workspaces it feeds (`GET /api/groups/get/{name}`,
+/// `GET /api/groups/list_with_workspaces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceGroupWithWorkspaces {
+    pub name: String,
+    pub summary: Option<String>,
+    pub emails: Vec<String>,
+    pub instance_role: Option<String>,
+    pub workspaces: Vec<InstanceGroupWorkspace>,
+}
+
+/// Body of `POST /api/groups/create`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateInstanceGroup {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// Body of `POST /api/groups/update/{name}`. `instance_role`: `superadmin`, `devops`, or
+/// `user` or an empty string to clear it; absent or null leaves it as it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateInstanceGroup {
+    pub new_summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_role: Option<String>,
+}
+
+/// Body of `POST /api/groups/adduser/{name}` and `POST /api/groups/removeuser/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceGroupMember {
+    pub email: String,
+}
+
+/// An instance group as exported (`GET /api/groups/export`) and overwritten
+/// (`POST /api/groups/overwrite`). `id`, `scim_display_name` and `external_id` are kept for
+/// provisioning and shown only when set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExportedInstanceGroup {
+    pub name: String,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub emails: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub instance_role: Option<String>,
+}
+
+/// An instance account as exported (`GET /api/users/export`) and overwritten
+/// (`POST /api/users/overwrite`). `password_hash` is a PHC string
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), absent for an account without a password (or
+/// when the export was asked without hashes). Windmill's `login_type` is accepted and
+/// ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExportedUser {
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    pub super_admin: bool,
+    #[serde(default = "yes")]
+    pub verified: bool,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub first_time_user: bool,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What an overwrite changed (or, with `dry_run`, would change): emails or group names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OverwriteReport {
+    pub dry_run: bool,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+}
+
+/// Query of `GET /api/users/export`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct ExportQuery {
+    /// Include password hashes (default true).
+    #[serde(default)]
+    pub include_password_hash: Option<bool>,
+}
+
+/// Query of the overwrite routes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct OverwriteQuery {
+    /// Change nothing; answer what would change.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// Answer of `GET /api/users/username_info/{email}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UsernameInfo {
+    pub username: String,
+    pub workspace_usernames: Vec<WorkspaceUsername>,
+}
+
+/// A workspace and the username there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkspaceUsername {
+    pub workspace_id: String,
+    pub username: String,
+}
+
+/// Body of `POST /api/users/rename/{email}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RenameUser {
+    pub new_username: String,
+}
+
+/// Body of `POST /api/users/change_email/{email}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChangeEmail {
+    pub new_email: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspace settings
+// ---------------------------------------------------------------------------------------
+
+/// Body of `POST /api/workspaces/exists_username`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExistsUsername {
+    /// The workspace id.
+    pub id: String,
+    pub username: String,
+}
+
+/// Body of `POST /api/w/{w}/workspaces/change_workspace_name`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChangeWorkspaceName {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
+}
+
+/// Body of `POST /api/w/{w}/workspaces/edit_auto_invite`: with `operator` set, new accounts
+/// (all of them with `invite_all`, else those of the caller's email domain) are added as
+/// operators or developers (`auto_add`) or, without `auto_add`, recorded for an invitation;
+/// an empty object turns auto-invite off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EditAutoInvite {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_all: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_add: Option<bool>,
+}
+
+/// Body of `POST /api/w/{w}/workspaces/edit_instance_groups`: the instance groups whose
+/// members are members of the workspace, and their role there (`admin`, `developer`,
+/// `operator`; developer when absent).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EditInstanceGroups {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<BTreeMap<String, String>>,
+}
+
+/// A workspace's auto-invite settings, with the instance groups it is fed by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AutoInviteConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The email domain auto-invite applies to, when not every new account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<bool>,
+    /// `invite` or `add`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_groups_roles: Option<BTreeMap<String, String>>,
+}
+
+/// What operators of a workspace may see (Windmill's `OperatorSettings`); only `groups` and
+/// `audit_logs` concern this server, which enforces them. Every flag is kept as given.
+pub type OperatorSettings = BTreeMap<String, bool>;
+
+/// The identity part of a workspace's settings (`GET /api/w/{w}/workspaces/get_settings`);
+/// what was never set is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkspaceSettings {
+    pub workspace_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_invite: Option<AutoInviteConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_settings: Option<OperatorSettings>,
+}
+
+/// Query of `GET /api/w/{w}/workspaces/tarball`: what the official client's `sync pull`
+/// asks for. Only users, groups and settings are kept by this server; other kinds are
+/// empty. Unknown parameters are ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct TarballQuery {
+    /// `zip` (the only one served; `tar` is refused with `Invalid Archive Type`).
+    #[serde(default)]
+    pub archive_type: Option<String>,
+    #[serde(default)]
+    pub include_users: Option<bool>,
+    #[serde(default)]
+    pub include_groups: Option<bool>,
+    #[serde(default)]
+    pub include_settings: Option<bool>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Audit log
 // ---------------------------------------------------------------------------------------

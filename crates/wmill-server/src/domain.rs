@@ -215,8 +215,15 @@ impl Username {
     /// The username derived from an email, before uniqueness: the local part with
     /// everything outside `[A-Za-z0-9_]` removed, `user` when nothing is left.
     pub fn base_from_email(email: &Email) -> String {
-        let base: String = email
-            .local_part()
+        Self::base_from_address(&email.0)
+    }
+
+    /// [`base_from_email`](Self::base_from_email) of an address already normalised.
+    pub fn base_from_address(address: &str) -> String {
+        let base: String = address
+            .split('@')
+            .next()
+            .unwrap_or("")
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(40)

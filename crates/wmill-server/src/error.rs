@@ -60,6 +60,27 @@ impl Error {
         Error::NotAuthorized("Unauthorized".into())
     }
 
+    /// The sentence of this error without its kind (for wrapping it in another one).
+    pub fn message(&self) -> String {
+        match self {
+            Error::BadRequest(m)
+            | Error::NotAuthorized(m)
+            | Error::PermissionDenied(m)
+            | Error::ScopeRefused(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::PayloadTooLarge(m)
+            | Error::UnsupportedMediaType(m)
+            | Error::Unprocessable(m)
+            | Error::TooManyRequests(m)
+            | Error::Unavailable(m)
+            | Error::Busy(m)
+            | Error::Timeout(m)
+            | Error::RequestTimeout(m) => m.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Wraps an internal fault.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Error::Internal(e.to_string())

@@ -305,6 +305,44 @@ fn matches(password: &[u8], expected: &PasswordHash, configured: Argon2Params) -
     hashed.is_ok() && Output::new(out).is_ok_and(|got| got == *want)
 }
 
+/// Most memory (KiB), iterations and lanes an imported hash may ask a login for: an import
+/// must not turn each login into a gigabyte allocation.
+const IMPORT_MAX: Argon2Params = Argon2Params {
+    m_cost: 262_144,
+    t_cost: 16,
+    p_cost: 16,
+};
+
+/// Checks a password hash brought by an import (Windmill's users export): an argon2 PHC
+/// string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`, argon2i and argon2d too) with a salt, a
+/// hash and costs a login can afford. A hash weaker than the configured costs is upgraded
+/// at the account's next login.
+pub fn check_imported(phc: &str) -> std::result::Result<(), String> {
+    let parsed = PasswordHash::new(phc).map_err(|_| {
+        "it is not a PHC string such as $argon2id$v=19$m=19456,t=2,p=1$salt$hash".to_string()
+    })?;
+    Algorithm::try_from(parsed.algorithm.as_str())
+        .map_err(|_| format!("{} is not an argon2 algorithm", parsed.algorithm))?;
+    if let Some(v) = parsed.version {
+        Version::try_from(v).map_err(|_| format!("argon2 version {v} is not known"))?;
+    }
+    let params =
+        Params::try_from(&parsed).map_err(|e| format!("its parameters are not valid: {e}"))?;
+    if parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err("it has no salt or no hash".into());
+    }
+    if params.m_cost() > IMPORT_MAX.m_cost
+        || params.t_cost() > IMPORT_MAX.t_cost
+        || params.p_cost() > IMPORT_MAX.p_cost
+    {
+        return Err(format!(
+            "its costs exceed m={},t={},p={}",
+            IMPORT_MAX.m_cost, IMPORT_MAX.t_cost, IMPORT_MAX.p_cost
+        ));
+    }
+    Ok(())
+}
+
 /// A new PHC string for `password`: argon2id v19 with the configured costs, a 16-byte
 /// salt from the OS, a 32-byte hash (what argon2's `hash_password` makes).
 fn hash_now(configured: Argon2Params, password: &str) -> Result<String> {

@@ -1226,3 +1226,346 @@ fn a_scoped_token_does_what_its_scope_allows_and_shows_our_refusal() {
         .run(&["group", "create", "writers"], &ro, WS)
         .fails(&["Not authorized: this token is read-only"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// The instance and GitOps path: instance pull/push, sync pull/push
+// ---------------------------------------------------------------------------------------
+
+/// A PHC hash of `password` as Windmill makes them (argon2id, m=19456, t=2, p=1).
+fn windmill_hash(password: &str) -> String {
+    use argon2::password_hash::PasswordHasher;
+    let h: argon2::password_hash::phc::PasswordHash = argon2::Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), b"fedcba9876543210")
+        .unwrap();
+    h.to_string()
+}
+
+/// The server on SQLite, or on a fresh PostgreSQL database (kept alive with the server).
+fn server_on(postgres: bool) -> (Server, Option<support::PgDb>) {
+    if postgres {
+        let db = support::fresh_pg_database_blocking(&support::pg_url());
+        (
+            Server::start(&[("DATABASE_URL", db.url.as_str())]),
+            Some(db),
+        )
+    } else {
+        (Server::start(&[]), None)
+    }
+}
+
+/// `wmill instance pull`, edit the YAML (a user added with Windmill's hash, a group
+/// changed), `wmill instance push --yes`, pull again: no difference.
+fn instance_pull_edit_push_pull(postgres: bool) {
+    let bin = official_client();
+    let (server, _db) = server_on(postgres);
+    let wmill = Wmill::new(&bin, &server);
+    server.create_user("alice@example.com", "alice-password-1");
+    server.add_member(WS, "alice@example.com");
+    for (m, p, b) in [
+        (
+            "POST",
+            "/api/groups/create",
+            json!({"name": "eng", "summary": "Engineers"}),
+        ),
+        (
+            "POST",
+            "/api/groups/adduser/eng",
+            json!({"email": "alice@example.com"}),
+        ),
+    ] {
+        let r = server.call(m, p, Some(&server.admin), Some(b));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let url = server.url.clone();
+    let instance = |verb: &str| {
+        wmill.run_bare(&[
+            "instance",
+            verb,
+            "--yes",
+            "--skip-settings",
+            "--skip-configs",
+            "--base-url",
+            &url,
+            "--token",
+            &server.admin,
+        ])
+    };
+    instance("pull").ok();
+    let cwd = wmill.dir.path().join("cwd");
+    let users_file = cwd.join("instance_users.yaml");
+    let groups_file = cwd.join("instance_groups.yaml");
+    let mut users: Vec<wmill_api::ExportedUser> =
+        serde_saphyr::from_str(&std::fs::read_to_string(&users_file).unwrap()).unwrap();
+    let mut groups: Vec<wmill_api::ExportedInstanceGroup> =
+        serde_saphyr::from_str(&std::fs::read_to_string(&groups_file).unwrap()).unwrap();
+    let exported: Vec<wmill_api::ExportedUser> = server.get("/api/users/export");
+    assert_eq!(users, exported, "the pulled file is the export");
+    assert_eq!(groups.len(), 1);
+    // The edit: bob, from another Windmill, with his hash; eng gets bob and a new summary.
+    users.push(wmill_api::ExportedUser {
+        email: "bob@example.com".into(),
+        password_hash: Some(windmill_hash("bob-from-windmill-1")),
+        super_admin: false,
+        verified: true,
+        name: Some("Bob".into()),
+        company: None,
+        first_time_user: false,
+        username: Some("bob".into()),
+    });
+    groups[0].summary = Some("Engineering".into());
+    groups[0]
+        .emails
+        .get_or_insert_with(Vec::new)
+        .push("bob@example.com".into());
+    std::fs::write(&users_file, serde_saphyr::to_string(&users).unwrap()).unwrap();
+    std::fs::write(&groups_file, serde_saphyr::to_string(&groups).unwrap()).unwrap();
+    instance("push").ok();
+    server.login("bob@example.com", "bob-from-windmill-1");
+    let eng: wmill_api::InstanceGroupWithWorkspaces = server.get("/api/groups/get/eng");
+    assert_eq!(eng.summary.as_deref(), Some("Engineering"));
+    assert_eq!(
+        eng.emails,
+        vec![
+            "alice@example.com".to_string(),
+            "bob@example.com".to_string()
+        ]
+    );
+    let again = instance("pull");
+    let out = format!("{}{}", again.ok(), again.stderr);
+    assert!(
+        out.contains("No instance-level changes to apply"),
+        "{again:#?}"
+    );
+    let log = server.audit_everywhere();
+    assert!(
+        log.iter().any(|e| e.operation == "users.overwrite"),
+        "audited"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(wmill_official_client),
+    ignore = "needs Windmill's official client: npm ci in .ci/official-client"
+)]
+fn instance_pull_edit_push_pull_on_sqlite() {
+    instance_pull_edit_push_pull(false);
+}
+
+#[test]
+#[cfg_attr(
+    not(all(wmill_official_client, wmill_pg)),
+    ignore = "needs Windmill's official client (npm ci in .ci/official-client) and WMILL_TEST_POSTGRES_URL"
+)]
+fn instance_pull_edit_push_pull_on_postgres() {
+    instance_pull_edit_push_pull(true);
+}
+
+/// `wmill sync pull --include-users --include-groups`, edit (a member added, a group
+/// changed), `wmill sync push`, pull again: no change.
+fn sync_pull_edit_push_pull(postgres: bool) {
+    let bin = official_client();
+    let (server, _db) = server_on(postgres);
+    let wmill = Wmill::new(&bin, &server);
+    server.create_user("alice@example.com", "alice-password-1");
+    server.add_member(WS, "alice@example.com");
+    for (p, b) in [
+        (
+            format!("/api/w/{WS}/groups/create"),
+            json!({"name": "devs", "summary": "Developers"}),
+        ),
+        (
+            format!("/api/w/{WS}/groups/adduser/devs"),
+            json!({"username": "alice"}),
+        ),
+    ] {
+        let r = server.call("POST", &p, Some(&server.admin), Some(b));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let sync = |verb: &str| {
+        wmill.admin(&[
+            "sync",
+            verb,
+            "--yes",
+            "--include-users",
+            "--include-groups",
+            "-i",
+            "users/**,groups/**",
+        ])
+    };
+    sync("pull").ok();
+    let cwd = wmill.dir.path().join("cwd");
+    let alice = std::fs::read_to_string(cwd.join("users/alice@example.com.user.yaml")).unwrap();
+    assert_eq!(alice, "disabled: false\nrole: developer\nusername: alice\n");
+    let devs = std::fs::read_to_string(cwd.join("groups/devs.group.yaml")).unwrap();
+    assert!(
+        devs.contains("u/alice") && devs.contains("u/admin"),
+        "{devs}"
+    );
+    assert!(!cwd.join("groups/all.group.yaml").exists());
+    // The edit: carol joins as an operator; devs gets her and another summary.
+    std::fs::write(
+        cwd.join("users/carol@example.com.user.yaml"),
+        "disabled: false\nrole: operator\nusername: carol\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cwd.join("groups/devs.group.yaml"),
+        "summary: Developers and operators\nadmins:\n  - u/admin\nmembers:\n  - u/alice\n  - u/carol\n",
+    )
+    .unwrap();
+    sync("push").ok();
+    let carol: wmill_api::User = server.get(&format!("/api/w/{WS}/users/get/carol"));
+    assert!(carol.operator && carol.email == "carol@example.com");
+    let g: Group = server.get(&format!("/api/w/{WS}/groups/get/devs"));
+    assert_eq!(g.summary.as_deref(), Some("Developers and operators"));
+    assert_eq!(g.members, vec!["admin", "alice", "carol"]);
+    let again = sync("pull");
+    let out = format!("{}{}", again.ok(), again.stderr);
+    assert!(out.contains("0 changes to apply"), "{again:#?}");
+}
+
+#[test]
+#[cfg_attr(
+    not(wmill_official_client),
+    ignore = "needs Windmill's official client: npm ci in .ci/official-client"
+)]
+fn sync_pull_edit_push_pull_on_sqlite() {
+    sync_pull_edit_push_pull(false);
+}
+
+#[test]
+#[cfg_attr(
+    not(all(wmill_official_client, wmill_pg)),
+    ignore = "needs Windmill's official client (npm ci in .ci/official-client) and WMILL_TEST_POSTGRES_URL"
+)]
+fn sync_pull_edit_push_pull_on_postgres() {
+    sync_pull_edit_push_pull(true);
+}
+
+/// The identity calls the official client makes, read from its bundle: every generated
+/// request function for users, groups, tokens, the audit log, ACLs, auth and the identity
+/// settings of workspaces that its commands call, and the archive it fetches. Each one is
+/// served: in our OpenAPI document, and not answered "no route" when called.
+#[test]
+#[cfg_attr(
+    not(wmill_official_client),
+    ignore = "needs Windmill's official client: npm ci in .ci/official-client"
+)]
+fn every_identity_call_of_the_official_client_is_served() {
+    let bin = official_client();
+    let bundle_path = std::fs::canonicalize(&bin)
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("main.js");
+    let bundle_path = if bundle_path.is_file() {
+        bundle_path
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.ci/official-client/node_modules/windmill-cli/esm/main.js")
+    };
+    let bundle = std::fs::read_to_string(&bundle_path).unwrap();
+    // Generated functions: `name = (data) => { return request(OpenAPI, { method: "M", url: "U"`.
+    let mut calls = BTreeSet::new();
+    let needle = "return request(OpenAPI, {";
+    for (at, _) in bundle.match_indices(needle) {
+        let head = &bundle[..at];
+        let name_end = head.rfind(" = (").unwrap_or(0);
+        let name_start = head[..name_end]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let name = &head[name_start..name_end];
+        let tail = &bundle[at..(at + 300).min(bundle.len())];
+        let field = |key: &str| {
+            let k = tail.find(&format!("{key}: \""))? + key.len() + 3;
+            Some(tail[k..k + tail[k..].find('"')?].to_string())
+        };
+        let (Some(method), Some(url)) = (field("method"), field("url")) else {
+            continue;
+        };
+        // Called somewhere (not only defined and exported).
+        if bundle.matches(&format!("{name}(")).count() == 0 {
+            continue;
+        }
+        calls.insert((method, url));
+    }
+    let identity = |url: &str| {
+        // (Instance settings, `/settings/global/{key}`, are not identity: the one key sync
+        // reads, automate_username_creation, is served at its own path.)
+        const PREFIXES: [&str; 9] = [
+            "/auth/",
+            "/users/",
+            "/groups/",
+            "/tokens/",
+            "/w/{workspace}/users/",
+            "/w/{workspace}/groups/",
+            "/w/{workspace}/acls/",
+            "/w/{workspace}/audit/",
+            "/workspaces/",
+        ];
+        const WORKSPACE_IDENTITY: [&str; 8] = [
+            "add_user",
+            "edit_auto_invite",
+            "edit_instance_groups",
+            "operator_settings",
+            "get_settings",
+            "get_workspace_name",
+            "list_ws_specific",
+            "tarball",
+        ];
+        PREFIXES.iter().any(|p| url.starts_with(p))
+            || url
+                .strip_prefix("/w/{workspace}/workspaces/")
+                .is_some_and(|rest| WORKSPACE_IDENTITY.contains(&rest))
+    };
+    let mut wanted: BTreeSet<(String, String)> =
+        calls.into_iter().filter(|(_, u)| identity(u)).collect();
+    // The archive `sync pull` fetches itself, outside the generated functions.
+    assert!(
+        bundle.contains("/workspaces/tarball?"),
+        "the client fetches the tarball"
+    );
+    wanted.insert(("GET".into(), "/w/{workspace}/workspaces/tarball".into()));
+    assert_eq!(
+        wanted.len(),
+        42,
+        "the identity calls of windmill-cli {CLIENT_VERSION}: {wanted:#?}"
+    );
+    // Every one is in our document…
+    let server = Server::start(&[]);
+    let doc: Value = server.get("/api/openapi.json");
+    let paths = doc["paths"].as_object().unwrap();
+    let ours = |method: &str, url: &str| -> bool {
+        // Windmill's parameter names may differ from ours: compare the shapes.
+        let shape = |p: &str| {
+            p.split('/')
+                .map(|s| if s.starts_with('{') { "{}" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        paths.iter().any(|(p, item)| {
+            shape(p) == shape(&format!("/api{url}")) && item.get(method.to_lowercase()).is_some()
+        })
+    };
+    let missing: Vec<_> = wanted.iter().filter(|(m, u)| !ours(m, u)).collect();
+    assert!(
+        missing.is_empty(),
+        "identity calls of the official client we do not serve: {missing:#?}"
+    );
+    // …and answered by a route when called.
+    for (m, u) in &wanted {
+        let path = format!(
+            "/api{}",
+            u.replace("{workspace}", WS)
+                .replace("{kind}", "group_")
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let r = server.call(m, &path, Some(&server.admin), Some(json!({})));
+        assert!(!r.body.contains("no route for"), "{m} {path}: {r:?}");
+        assert_ne!(r.status, 405, "{m} {path}: {r:?}");
+    }
+}

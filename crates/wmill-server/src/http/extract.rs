@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -257,47 +257,68 @@ impl FromRequestParts<AppState> for InWorkspace {
 /// where serde would take an array for a struct), with the fields the type needs (422).
 pub struct Json<T>(pub T);
 
+/// A JSON array body (the overwrite routes): as [`Json`], at most
+/// [`MAX_LIST_BODY_BYTES`], and an array (422 otherwise).
+pub struct JsonList<T>(pub Vec<T>);
+
+/// Largest body of a [`JsonList`] route: an export of 10 000 users with their hashes.
+pub const MAX_LIST_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads a request body as JSON (see [`Json`]), at most `max` bytes.
+async fn json_value(
+    req: Request,
+    state: &AppState,
+    max: usize,
+) -> Result<serde_json::Value, Error> {
+    let json_type = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime_type::Essence>().ok())
+        .is_some_and(|m| m.is_json());
+    if !json_type {
+        return Err(Error::UnsupportedMediaType(
+            "expected a request with `Content-Type: application/json`".into(),
+        ));
+    }
+    let limit = state.svc.settings().body_timeout;
+    let read = axum::body::to_bytes(req.into_body(), max);
+    let bytes = match tokio::time::timeout(limit, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            let inner = e.into_inner();
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+            let mut too_large = false;
+            while let Some(c) = cause {
+                too_large |= c.is::<http_body_util::LengthLimitError>();
+                cause = c.source();
+            }
+            return Err(if too_large {
+                Error::PayloadTooLarge(format!(
+                    "the request body is larger than {} KiB",
+                    max / 1024
+                ))
+            } else {
+                Error::BadRequest(format!("the request body could not be read: {text}"))
+            });
+        }
+        Err(_) => {
+            return Err(Error::RequestTimeout(format!(
+                "the request body did not arrive within {} seconds",
+                limit.as_secs()
+            )));
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::BadRequest(format!("the request body is not valid JSON: {e}")))
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
-        let json_type = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime_type::Essence>().ok())
-            .is_some_and(|m| m.is_json());
-        if !json_type {
-            return Err(Error::UnsupportedMediaType(
-                "expected a request with `Content-Type: application/json`".into(),
-            ));
-        }
-        let limit = state.svc.settings().body_timeout;
-        let bytes =
-            match tokio::time::timeout(limit, axum::body::Bytes::from_request(req, state)).await {
-                Ok(Ok(b)) => b,
-                Ok(Err(rejection)) => {
-                    return Err(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        Error::PayloadTooLarge(format!(
-                            "the request body is larger than {} KiB",
-                            super::MAX_BODY_BYTES / 1024
-                        ))
-                    } else {
-                        Error::BadRequest(format!(
-                            "the request body could not be read: {}",
-                            rejection.body_text()
-                        ))
-                    });
-                }
-                Err(_) => {
-                    return Err(Error::RequestTimeout(format!(
-                        "the request body did not arrive within {} seconds",
-                        limit.as_secs()
-                    )));
-                }
-            };
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+        let value = json_value(req, state, super::MAX_BODY_BYTES).await?;
         if !value.is_object() {
             return Err(Error::Unprocessable(
                 "the request body must be a JSON object".into(),
@@ -308,6 +329,35 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
                 "the request body is not what this endpoint takes: {e}"
             ))
         })
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonList<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        let value = json_value(req, state, MAX_LIST_BODY_BYTES).await?;
+        let serde_json::Value::Array(items) = value else {
+            return Err(Error::Unprocessable(
+                "the request body must be a JSON array".into(),
+            ));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if !v.is_object() {
+                    return Err(Error::Unprocessable(format!(
+                        "item {} of the request body must be a JSON object",
+                        i + 1
+                    )));
+                }
+                serde_json::from_value(v).map_err(|e| {
+                    Error::Unprocessable(format!("item {} of the request body: {e}", i + 1))
+                })
+            })
+            .collect::<Result<Vec<T>, Error>>()
+            .map(JsonList)
     }
 }
 

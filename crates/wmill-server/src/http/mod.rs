@@ -1,12 +1,15 @@
 //! HTTP: one router per resource, collected with their OpenAPI descriptions, so that
 //! `/api/openapi.json` is generated from the handlers themselves and cannot drift.
 
+mod archive;
 mod audit;
 mod auth;
 pub mod extract;
 mod groups;
+mod instance;
 pub mod openapi;
 pub mod serve;
+mod settings;
 mod tokens;
 mod users;
 mod workspaces;
@@ -196,6 +199,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(workspaces::router())
         .merge(groups::router())
+        .merge(instance::router())
+        .merge(settings::router())
         .merge(audit::router())
 }
 

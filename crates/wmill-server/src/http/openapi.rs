@@ -23,18 +23,25 @@ use crate::domain::{
 use crate::store::MAX_FILTER_LIST;
 
 /// Operations anyone may call.
-const PUBLIC: [(&str, &str); 4] = [
+const PUBLIC: [(&str, &str); 6] = [
     ("get", "/api/version"),
     ("get", "/api/health/status"),
     ("get", "/api/openapi.json"),
     ("post", "/api/auth/login"),
+    ("get", "/api/auth/is_password_login_disabled"),
+    ("get", "/api/auth/is_smtp_configured"),
 ];
 
 /// Operations that take any token, valid or not (logout: an unknown token is already out).
 const ANY_TOKEN: [(&str, &str); 2] = [("get", "/api/auth/logout"), ("post", "/api/auth/logout")];
 
 /// Operations that cannot fail.
-const INFALLIBLE: [(&str, &str); 2] = [("get", "/api/version"), ("get", "/api/openapi.json")];
+const INFALLIBLE: [(&str, &str); 4] = [
+    ("get", "/api/version"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/auth/is_password_login_disabled"),
+    ("get", "/api/auth/is_smtp_configured"),
+];
 
 fn int64() -> Value {
     json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX})

@@ -101,6 +101,7 @@ fn text(v: &Option<String>) -> Option<String> {
 impl Service {
     /// Entries visible to the caller that match the query, newest first.
     pub async fn list_audit(&self, m: &Member, q: AuditQuery) -> Result<Vec<AuditLog>> {
+        self.operator_may(m, super::OperatorView::AuditLogs).await?;
         let (offset, limit) = paginate(number("page", &q.page)?, number("per_page", &q.per_page)?);
         let all_workspaces = flag("all_workspaces", &q.all_workspaces)?;
         if all_workspaces && !m.caller.super_admin {
@@ -153,6 +154,7 @@ impl Service {
 
     /// One entry, if the caller may see it.
     pub async fn get_audit(&self, m: &Member, id: &str) -> Result<AuditLog> {
+        self.operator_may(m, super::OperatorView::AuditLogs).await?;
         let not_found = || Error::NotFound(format!("audit log entry {} not found", quote(id)));
         let id: i64 = id.trim().parse().map_err(|_| {
             Error::BadRequest(format!(

@@ -55,6 +55,7 @@ impl Service {
             scopes: Scopes::from_stored(row.scopes.as_deref()),
             read_only: row.read_only,
             service_account: row.service_account,
+            devops: row.devops,
             name: row.name,
             company: row.company,
             username: row.username,
@@ -313,7 +314,7 @@ impl Service {
             }
             .into(),
             super_admin: c.super_admin,
-            devops: false,
+            devops: c.devops,
             verified: true,
             name: c.name.clone(),
             company: c.company.clone(),
@@ -326,13 +327,17 @@ impl Service {
 
     /// The caller as a member of the workspace.
     pub async fn whoami_in_workspace(&self, m: &Member) -> Result<UserInfo> {
-        let groups = if m.is_member {
+        // The workspace's groups of the member, and their instance groups (as in Windmill).
+        let mut groups = if m.is_member {
             self.store
                 .group_names(m.workspace.as_str(), Some(&m.username), 0, 100_000)
                 .await?
         } else {
             Vec::new()
         };
+        groups.extend(self.store.instance_groups_of(&m.caller.email).await?);
+        groups.sort();
+        groups.dedup();
         Ok(UserInfo {
             workspace_id: m.workspace.to_string(),
             email: m.caller.email.clone(),

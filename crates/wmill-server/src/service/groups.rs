@@ -1,12 +1,15 @@
 //! Groups of a workspace: any member creates one and owns it; admins and owners manage it.
 //! `all` holds every member and is managed by the membership itself.
 
-use wmill_api::{ActionKind, CreateGroup, Group};
+use std::collections::BTreeMap;
+
+use wmill_api::{ActionKind, CreateGroup, Group, GroupHistoryEntry};
 
 use super::{Member, Service, paginate};
+use crate::clock::to_ts;
 use crate::domain::{GroupName, Username, quote, text_field};
 use crate::error::{Error, Result};
-use crate::store::{Actor, GroupAdd, GroupChange, GroupRemove, GroupRow};
+use crate::store::{Actor, AuditFilter, GrantChange, GroupAdd, GroupChange, GroupRemove, GroupRow};
 
 fn wire_group(g: GroupRow) -> Group {
     Group {
@@ -45,6 +48,7 @@ impl Service {
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<Vec<Group>> {
+        self.operator_may(m, super::OperatorView::Groups).await?;
         let (offset, limit) = paginate(page, per_page);
         Ok(self
             .store
@@ -63,16 +67,42 @@ impl Service {
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<Vec<String>> {
+        // The workspace's groups and, as in Windmill, the instance groups (those the caller
+        // belongs to, with `only_member_of`), one sorted list.
         let (offset, limit) = paginate(page, per_page);
         let member = only_member_of.then_some(m.username.as_str());
-        Ok(self
+        let mut names = self
             .store
-            .group_names(m.workspace.as_str(), member, offset, limit)
-            .await?)
+            .group_names(
+                m.workspace.as_str(),
+                member,
+                0,
+                offset.saturating_add(limit),
+            )
+            .await?;
+        if only_member_of {
+            names.extend(self.store.instance_groups_of(&m.caller.email).await?);
+        } else {
+            names.extend(
+                self.store
+                    .list_instance_groups()
+                    .await?
+                    .into_iter()
+                    .map(|g| g.name),
+            );
+        }
+        names.sort();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect())
     }
 
     /// One group.
     pub async fn get_group(&self, m: &Member, name: &str) -> Result<Group> {
+        self.operator_may(m, super::OperatorView::Groups).await?;
         let n = GroupName::from_path(name)?;
         let g = self
             .store
@@ -261,5 +291,134 @@ impl Service {
             GroupRemove::NoGroup => Err(not_found(name.as_str())),
             GroupRemove::NotOwner => Err(not_owner(m, &name)),
         }
+    }
+    /// A group's access list (`u/<username>`, `g/<group>` → owner).
+    pub async fn group_acl(&self, m: &Member, name: &str) -> Result<BTreeMap<String, bool>> {
+        Ok(self.get_group(m, name).await?.extra_perms)
+    }
+
+    /// Makes `owner` (`u/<username>` or `g/<group>`) an owner of a group (`write`), a mere
+    /// reader (`write` false), or removes their grant (`None`). Admins and owners may; an
+    /// owner cannot remove the last ownership. Removing a grant that is not there changes
+    /// nothing and succeeds (Windmill's client removes after every member it takes out).
+    pub async fn set_group_grant(
+        &self,
+        m: &Member,
+        name: &str,
+        owner: &str,
+        write: Option<bool>,
+    ) -> Result<String> {
+        let name = GroupName::from_path(name)?;
+        let valid = match owner.split_once('/') {
+            Some(("u", u)) => Username::existing(u).is_ok(),
+            Some(("g", g)) => GroupName::parse(g).is_ok(),
+            _ => false,
+        };
+        if !valid {
+            return Err(Error::BadRequest(format!(
+                "invalid owner {}: use u/<username> or g/<group>",
+                quote(owner)
+            )));
+        }
+        let (op, kind) = if write.is_some() {
+            ("acls.add", ActionKind::Update)
+        } else {
+            ("acls.remove", ActionKind::Delete)
+        };
+        let mut audit = self.ws_audit(m, op, kind, Some(format!("group_/{name}")));
+        audit.parameters = Some(serde_json::json!({ "owner": owner, "write": write }));
+        match self
+            .store
+            .set_group_grant(
+                m.workspace.as_str(),
+                name.as_str(),
+                owner,
+                write,
+                m.actor(),
+                audit,
+            )
+            .await?
+        {
+            GrantChange::Done | GrantChange::Unchanged => Ok(match write {
+                Some(true) => format!("{owner} owns group {name}"),
+                Some(false) => format!("{owner} reads group {name}"),
+                None => format!("{owner} has no grant on group {name}"),
+            }),
+            GrantChange::NoGroup => Err(not_found(name.as_str())),
+            GrantChange::NotOwner => Err(not_owner(m, &name)),
+            GrantChange::NoPrincipal => Err(Error::NotFound(format!(
+                "{} is not a member or group of workspace {}",
+                quote(owner),
+                m.workspace
+            ))),
+            GrantChange::LastOwner => Err(Error::Conflict(format!(
+                "{owner} is the last owner of group {name}; only a workspace admin can leave it without one"
+            ))),
+        }
+    }
+
+    /// A group's changes, newest first, from the audit log.
+    pub async fn group_history(
+        &self,
+        m: &Member,
+        name: &str,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> Result<Vec<GroupHistoryEntry>> {
+        let name = GroupName::from_path(name)?;
+        let (offset, limit) = paginate(page, per_page.or(Some(30)));
+        let limit = limit.min(100);
+        let mut out = Vec::new();
+        for (resource, ops) in [
+            (
+                name.to_string(),
+                vec![
+                    "group.create",
+                    "group.edit",
+                    "group.delete",
+                    "group.adduser",
+                    "group.removeuser",
+                ],
+            ),
+            (format!("group_/{name}"), vec!["acls.add", "acls.remove"]),
+        ] {
+            let rows = self
+                .store
+                .list_audit(AuditFilter {
+                    workspace_id: Some(m.workspace.to_string()),
+                    resource: Some(resource),
+                    operations: ops.into_iter().map(String::from).collect(),
+                    offset: 0,
+                    limit: offset + limit,
+                    ..AuditFilter::default()
+                })
+                .await?;
+            out.extend(rows);
+        }
+        out.sort_by_key(|e| std::cmp::Reverse(e.id));
+        Ok(out
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|e| {
+                let params: Option<serde_json::Value> = e
+                    .parameters
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok());
+                let affected = params.as_ref().and_then(|p| {
+                    p.get("user")
+                        .or_else(|| p.get("owner"))
+                        .and_then(|v| v.as_str())
+                        .map(String::from)
+                });
+                GroupHistoryEntry {
+                    id: e.id,
+                    changed_by: e.username,
+                    changed_at: to_ts(e.timestamp),
+                    change_type: e.operation,
+                    member_affected: affected,
+                }
+            })
+            .collect())
     }
 }

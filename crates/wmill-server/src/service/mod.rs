@@ -5,6 +5,8 @@
 mod audit;
 mod auth;
 mod groups;
+mod instance;
+mod settings;
 mod tokens;
 mod users;
 mod workspaces;
@@ -15,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use wmill_api::ActionKind;
 
 pub use auth::LoginOutcome;
+pub use instance::MAX_OVERWRITE_ROWS;
+pub use settings::{OperatorView, SyncFiles};
 
 use crate::clock::{Clock, Micros};
 use crate::config::Settings;
@@ -55,6 +59,8 @@ pub struct Caller {
     pub read_only: bool,
     /// The account is a service account.
     pub service_account: bool,
+    /// Devops through an instance group: reads what superadmins read.
+    pub devops: bool,
     /// The account's profile, read with the token.
     pub name: Option<String>,
     pub company: Option<String>,

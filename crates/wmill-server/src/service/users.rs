@@ -17,8 +17,8 @@ pub(super) fn global_info(a: AccountRow) -> GlobalUserInfo {
             "password"
         }
         .into(),
-        super_admin: a.super_admin,
-        devops: false,
+        super_admin: a.super_admin || a.group_super_admin,
+        devops: a.devops,
         verified: true,
         name: a.name,
         company: a.company,

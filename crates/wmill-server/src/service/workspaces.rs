@@ -325,6 +325,11 @@ impl Service {
             .ok_or_else(not_found)
     }
 
+    /// One member, for any member of the workspace (Windmill's `whois`).
+    pub async fn whois(&self, m: &Member, username: &str) -> Result<User> {
+        Ok(wire_user(self.existing_member(m, username).await?))
+    }
+
     /// One member (workspace admin only).
     pub async fn get_member(&self, m: &Member, username: &str) -> Result<User> {
         m.require_admin()?;

@@ -190,6 +190,7 @@ mod tests {
             read_only: false,
             service_account: false,
             super_admin: false,
+            devops: false,
             disabled: false,
             name: None,
             company: None,

@@ -1,5 +1,6 @@
 //! Storage: one interface per resource family ([`AuthStore`], [`AccountStore`],
-//! [`TokenStore`], [`WorkspaceStore`], [`GroupStore`], [`AuditStore`]), all implemented by
+//! [`TokenStore`], [`WorkspaceStore`], [`GroupStore`], [`InstanceGroupStore`],
+//! [`AuditStore`]), all implemented by
 //! [`SqlStore`] for both databases and gathered in [`Store`]. Each mutation is one call and
 //! one transaction, which writes its audit entry too: if the entry cannot be written, the
 //! change does not happen. The store decides no permissions: it checks, inside the
@@ -46,6 +47,7 @@ pub trait Store:
     + TokenStore
     + WorkspaceStore
     + GroupStore
+    + InstanceGroupStore
     + AuditStore
     + Send
     + Sync
@@ -59,6 +61,7 @@ impl<T> Store for T where
         + TokenStore
         + WorkspaceStore
         + GroupStore
+        + InstanceGroupStore
         + AuditStore
         + Send
         + Sync
@@ -182,7 +185,10 @@ pub struct TokenAuthRow {
     pub scopes: Option<String>,
     pub read_only: bool,
     pub service_account: bool,
+    /// A superadmin: by the account's flag, or through an instance group.
     pub super_admin: bool,
+    /// Devops through an instance group.
+    pub devops: bool,
     pub disabled: bool,
     pub name: Option<String>,
     pub company: Option<String>,
@@ -279,6 +285,10 @@ pub struct AccountRow {
     pub username: Option<String>,
     pub created_at: i64,
     pub service_account: bool,
+    /// A superadmin through an instance group (whatever `super_admin` says).
+    pub group_super_admin: bool,
+    /// Devops through an instance group.
+    pub devops: bool,
 }
 
 /// A new instance account.
@@ -345,6 +355,59 @@ pub trait AccountStore {
         end: EndSessions,
         audit: NewAudit,
     ) -> StoreResult<bool>;
+    /// Every account but service accounts, with username, for an export.
+    async fn export_accounts(&self) -> StoreResult<Vec<AccountRow>>;
+    /// Makes the instance's accounts (service accounts aside) exactly `users`, in one
+    /// transaction: creates, updates (a changed hash ends the account's sessions), deletes
+    /// the others as `delete_account` does. Refused when it would leave no enabled
+    /// superadmin or a username that belongs to another email; with `dry_run`, only says
+    /// what it would do.
+    async fn overwrite_accounts(
+        &self,
+        users: Vec<ImportedAccount>,
+        dry_run: bool,
+        audit: NewAudit,
+    ) -> StoreResult<Result<wmill_api::OverwriteReport, String>>;
+    /// Gives `email` another username (in every workspace, its group memberships and
+    /// grants with it).
+    async fn rename_user(
+        &self,
+        email: &str,
+        new_username: &str,
+        audit: NewAudit,
+    ) -> StoreResult<Rename>;
+    /// Moves an account, its username, memberships and tokens to another email.
+    async fn change_email(
+        &self,
+        email: &str,
+        new_email: &str,
+        audit: NewAudit,
+    ) -> StoreResult<Rename>;
+}
+
+/// An account to import, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedAccount {
+    pub email: String,
+    /// A PHC string; `None`: keep the current one (or none for a new account).
+    pub password_hash: Option<String>,
+    pub super_admin: bool,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub first_time_user: bool,
+    pub username: Option<String>,
+    pub created_at: Micros,
+}
+
+/// Outcome of a username or email change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rename {
+    Done,
+    NotFound,
+    /// The new name is someone else's.
+    Taken,
+    /// The account has no username yet (it joined no workspace).
+    NoUsername,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -609,6 +672,39 @@ pub trait WorkspaceStore {
         username: &str,
         audit: NewAudit,
     ) -> StoreResult<MemberOutcome>;
+    /// The identity settings of a workspace: (auto-invite JSON, operator settings JSON,
+    /// archived), and the instance groups feeding it with their roles.
+    async fn workspace_settings(&self, ws: &str) -> StoreResult<Option<WorkspaceSettingsRow>>;
+    /// Changes one setting (`None` leaves it); returns whether the workspace exists.
+    async fn update_workspace(
+        &self,
+        ws: &str,
+        change: WorkspaceChange,
+        audit: NewAudit,
+    ) -> StoreResult<bool>;
+    /// Deletes a workspace with its members, groups, links and the tokens pinned to it
+    /// (the audit log keeps its entries).
+    async fn delete_workspace(&self, ws: &str, audit: NewAudit) -> StoreResult<bool>;
+}
+
+/// The identity settings of a workspace.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceSettingsRow {
+    pub auto_invite: Option<String>,
+    pub operator_settings: Option<String>,
+    pub archived: bool,
+    /// (group, role).
+    pub instance_groups: Vec<(String, String)>,
+}
+
+/// One change to a workspace.
+#[derive(Debug, Clone)]
+pub enum WorkspaceChange {
+    Name(String),
+    /// JSON, or `None` to turn it off.
+    AutoInvite(Option<String>),
+    OperatorSettings(Option<String>),
+    Archived(bool),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -717,6 +813,114 @@ pub trait GroupStore {
         actor: Actor<'_>,
         audit: NewAudit,
     ) -> StoreResult<GroupRemove>;
+    /// Grants `principal` (`u/<username>`, `g/<group>`) ownership of a group (`Some(true)`),
+    /// a reader's grant (`Some(false)`), or nothing (`None`). An owner who is not an admin
+    /// cannot take the last ownership away.
+    async fn set_group_grant(
+        &self,
+        ws: &str,
+        group: &str,
+        principal: &str,
+        grant: Option<bool>,
+        actor: Actor<'_>,
+        audit: NewAudit,
+    ) -> StoreResult<GrantChange>;
+}
+
+/// Outcome of changing a group's access list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantChange {
+    Done,
+    /// It already was so; nothing was written.
+    Unchanged,
+    NoGroup,
+    NotOwner,
+    /// The user is not a member of the workspace, or the group does not exist.
+    NoPrincipal,
+    /// It would leave the group without an owner.
+    LastOwner,
+}
+
+// ---------------------------------------------------------------------------------------
+// Instance groups
+// ---------------------------------------------------------------------------------------
+
+/// An instance group, its members and the workspaces it feeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceGroupRow {
+    pub name: String,
+    pub id: Option<String>,
+    pub summary: Option<String>,
+    pub instance_role: Option<String>,
+    pub scim_display_name: Option<String>,
+    pub external_id: Option<String>,
+    /// Sorted.
+    pub emails: Vec<String>,
+    /// (workspace id, workspace name, role), by workspace id.
+    pub workspaces: Vec<(String, String, String)>,
+}
+
+/// Outcome of a change to an instance group's members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceGroupChange {
+    Done,
+    Unchanged,
+    NoGroup,
+    NoAccount,
+}
+
+/// Instance groups, and the memberships they make.
+#[async_trait]
+pub trait InstanceGroupStore {
+    async fn list_instance_groups(&self) -> StoreResult<Vec<InstanceGroupRow>>;
+    async fn instance_group(&self, name: &str) -> StoreResult<Option<InstanceGroupRow>>;
+    /// The names of the instance groups `email` belongs to.
+    async fn instance_groups_of(&self, email: &str) -> StoreResult<Vec<String>>;
+    /// Returns false when the name is taken.
+    async fn create_instance_group(
+        &self,
+        name: &str,
+        summary: Option<&str>,
+        created_at: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<bool>;
+    /// `role`: `None` leaves it, `Some(None)` clears it. A member who stops being a
+    /// superadmin loses the impersonation tokens they minted.
+    async fn update_instance_group(
+        &self,
+        name: &str,
+        summary: Option<&str>,
+        role: Option<Option<&str>>,
+        audit: NewAudit,
+    ) -> StoreResult<bool>;
+    /// Deletes it and the memberships it made.
+    async fn delete_instance_group(&self, name: &str, audit: NewAudit) -> StoreResult<bool>;
+    /// Adds or removes a member (and the workspace memberships that follow).
+    async fn set_instance_group_member(
+        &self,
+        name: &str,
+        email: &str,
+        member: bool,
+        created_at: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<InstanceGroupChange>;
+    /// Makes the instance groups exactly `groups` (all or nothing); `Err` names an unknown
+    /// email.
+    async fn overwrite_instance_groups(
+        &self,
+        groups: Vec<InstanceGroupRow>,
+        dry_run: bool,
+        created_at: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<Result<wmill_api::OverwriteReport, String>>;
+    /// Makes `ws` fed by exactly these (group, role) pairs; `Err` names an unknown group.
+    async fn set_workspace_instance_groups(
+        &self,
+        ws: &str,
+        links: Vec<(String, String)>,
+        created_at: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<Result<(), String>>;
 }
 
 /// What bootstrap creates on an empty database.

@@ -63,6 +63,8 @@ pub struct Resp {
     pub set_cookie: Option<String>,
     pub headers: axum::http::HeaderMap,
     pub body: String,
+    /// The body as sent (for binary answers).
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -263,6 +265,7 @@ impl TestApp {
             set_cookie,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 

@@ -14,6 +14,7 @@ mod bad_input;
 mod concurrency;
 mod groups;
 mod hardening;
+mod instance;
 mod meta;
 mod performance;
 mod permissions;

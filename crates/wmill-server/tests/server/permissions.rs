@@ -77,6 +77,14 @@ fn add_member(email: &str) -> Req {
     )
 }
 
+fn create_instance_group(name: &str) -> Req {
+    (
+        "POST",
+        "/api/groups/create".into(),
+        Some(json!({"name": name})),
+    )
+}
+
 fn create_group(name: &str) -> Req {
     (
         "POST",
@@ -494,6 +502,407 @@ pub(crate) fn rows() -> Vec<Row> {
                     Some(json!({"username": format!("bot{n}")})),
                 ),
             },
+        ),
+        // ----- instance groups, export and overwrite, instance-wide user routes -----
+        r("GET", "/api/groups/list", Authed, [200; 3], |_, _| {
+            simple("GET", "/api/groups/list", None)
+        }),
+        r(
+            "GET",
+            "/api/groups/list_with_workspaces",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/groups/list_with_workspaces", None),
+        ),
+        r("GET", "/api/groups/get/{name}", Authed, [200; 3], |n, _| {
+            Cell {
+                prep: vec![create_instance_group(&format!("ig{n}"))],
+                req: ("GET", format!("/api/groups/get/ig{n}"), None),
+            }
+        }),
+        r(
+            "POST",
+            "/api/groups/create",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![],
+                req: create_instance_group(&format!("ig{n}")),
+            },
+        ),
+        r(
+            "POST",
+            "/api/groups/update/{name}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![create_instance_group(&format!("ig{n}"))],
+                req: (
+                    "POST",
+                    format!("/api/groups/update/ig{n}"),
+                    Some(json!({"new_summary": "s"})),
+                ),
+            },
+        ),
+        r(
+            "DELETE",
+            "/api/groups/delete/{name}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![create_instance_group(&format!("ig{n}"))],
+                req: ("DELETE", format!("/api/groups/delete/ig{n}"), None),
+            },
+        ),
+        r(
+            "POST",
+            "/api/groups/adduser/{name}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![create_instance_group(&format!("ig{n}"))],
+                req: (
+                    "POST",
+                    format!("/api/groups/adduser/ig{n}"),
+                    Some(json!({"email": "mem@example.com"})),
+                ),
+            },
+        ),
+        r(
+            "POST",
+            "/api/groups/removeuser/{name}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![
+                    create_instance_group(&format!("ig{n}")),
+                    (
+                        "POST",
+                        format!("/api/groups/adduser/ig{n}"),
+                        Some(json!({"email": "mem@example.com"})),
+                    ),
+                ],
+                req: (
+                    "POST",
+                    format!("/api/groups/removeuser/ig{n}"),
+                    Some(json!({"email": "mem@example.com"})),
+                ),
+            },
+        ),
+        r(
+            "GET",
+            "/api/groups/export",
+            Authed,
+            [401, 401, 200],
+            |_, _| simple("GET", "/api/groups/export", None),
+        ),
+        r(
+            "POST",
+            "/api/groups/overwrite",
+            Authed,
+            [401, 401, 200],
+            |n, _| {
+                simple(
+                    "POST",
+                    "/api/groups/overwrite",
+                    Some(json!([{"name": format!("ig{n}"), "emails": ["mem@example.com"]}])),
+                )
+            },
+        ),
+        r(
+            "GET",
+            "/api/users/export",
+            Authed,
+            [401, 401, 200],
+            |_, _| simple("GET", "/api/users/export", None),
+        ),
+        // A dry run: the cell must not delete the callers' accounts.
+        r(
+            "POST",
+            "/api/users/overwrite",
+            Authed,
+            [401, 401, 200],
+            |_, _| {
+                simple(
+                    "POST",
+                    "/api/users/overwrite?dry_run=true",
+                    Some(
+                        json!([{"email": ADMIN_EMAIL, "super_admin": true, "verified": true, "first_time_user": false}]),
+                    ),
+                )
+            },
+        ),
+        r(
+            "POST",
+            "/api/users/rename/{email}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![
+                    create_user(&format!("victim{n}@example.com")),
+                    add_member(&format!("victim{n}@example.com")),
+                ],
+                req: (
+                    "POST",
+                    format!("/api/users/rename/victim{n}@example.com"),
+                    Some(json!({"new_username": format!("renamed{n}")})),
+                ),
+            },
+        ),
+        r(
+            "POST",
+            "/api/users/change_email/{email}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![create_user(&format!("victim{n}@example.com"))],
+                req: (
+                    "POST",
+                    format!("/api/users/change_email/victim{n}@example.com"),
+                    Some(json!({"new_email": format!("moved{n}@example.com")})),
+                ),
+            },
+        ),
+        r(
+            "GET",
+            "/api/users/username_info/{email}",
+            Authed,
+            [401, 401, 200],
+            |_, _| simple("GET", "/api/users/username_info/mem@example.com", None),
+        ),
+        r("GET", "/api/users/usage", Authed, [200; 3], |_, _| {
+            simple("GET", "/api/users/usage", None)
+        }),
+        // ----- group owners, group history -----
+        r(
+            "GET",
+            "/api/w/{workspace}/acls/get/{kind}/{path}",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/acls/get/group_/all", None),
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/acls/add/{kind}/{path}",
+            Authed,
+            [403, 200, 200],
+            |n, _| Cell {
+                prep: vec![create_group(&format!("g{n}"))],
+                req: (
+                    "POST",
+                    format!("/api/w/ws/acls/add/group_/g{n}"),
+                    Some(json!({"owner": "u/mem", "write": true})),
+                ),
+            },
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/acls/remove/{kind}/{path}",
+            Authed,
+            [403, 200, 200],
+            |n, _| Cell {
+                prep: vec![
+                    create_group(&format!("g{n}")),
+                    (
+                        "POST",
+                        format!("/api/w/ws/acls/add/group_/g{n}"),
+                        Some(json!({"owner": "g/all", "write": false})),
+                    ),
+                ],
+                req: (
+                    "POST",
+                    format!("/api/w/ws/acls/remove/group_/g{n}"),
+                    Some(json!({"owner": "g/all"})),
+                ),
+            },
+        ),
+        r(
+            "GET",
+            "/api/w/{workspace}/groups_history/get/{name}",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/groups_history/get/all", None),
+        ),
+        // ----- workspace settings and lifecycle -----
+        r(
+            "GET",
+            "/api/w/{workspace}/workspaces/get_settings",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/workspaces/get_settings", None),
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/edit_auto_invite",
+            Authed,
+            [403, 200, 200],
+            |_, _| {
+                simple(
+                    "POST",
+                    "/api/w/ws/workspaces/edit_auto_invite",
+                    Some(json!({"operator": false, "invite_all": true, "auto_add": false})),
+                )
+            },
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/edit_instance_groups",
+            Authed,
+            [403, 200, 200],
+            |_, _| {
+                simple(
+                    "POST",
+                    "/api/w/ws/workspaces/edit_instance_groups",
+                    Some(json!({"groups": []})),
+                )
+            },
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/operator_settings",
+            Authed,
+            [403, 200, 200],
+            |_, _| {
+                simple(
+                    "POST",
+                    "/api/w/ws/workspaces/operator_settings",
+                    Some(json!({"runs": true, "groups": true})),
+                )
+            },
+        ),
+        r(
+            "GET",
+            "/api/w/{workspace}/workspaces/get_workspace_name",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/workspaces/get_workspace_name", None),
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/change_workspace_name",
+            Authed,
+            [403, 200, 200],
+            |n, _| {
+                simple(
+                    "POST",
+                    "/api/w/ws/workspaces/change_workspace_name",
+                    Some(json!({"new_name": format!("W{n}")})),
+                )
+            },
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/archive",
+            Authed,
+            [403, 200, 200],
+            |_, _| simple("POST", "/api/w/ws/workspaces/archive", None),
+        ),
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/unarchive",
+            Authed,
+            [403, 200, 200],
+            |_, _| simple("POST", "/api/w/ws/workspaces/unarchive", None),
+        ),
+        r(
+            "DELETE",
+            "/api/workspaces/delete/{workspace}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![(
+                    "POST",
+                    "/api/workspaces/create".into(),
+                    Some(json!({"id": format!("del{n}"), "name": "D"})),
+                )],
+                req: ("DELETE", format!("/api/workspaces/delete/del{n}"), None),
+            },
+        ),
+        // A workspace of the superadmin's own, with another admin, for each cell: the
+        // superadmin can leave it; the other callers are not members of it.
+        r(
+            "POST",
+            "/api/w/{workspace}/workspaces/leave",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![
+                    (
+                        "POST",
+                        "/api/workspaces/create".into(),
+                        Some(json!({"id": format!("lv{n}"), "name": "L"})),
+                    ),
+                    (
+                        "POST",
+                        format!("/api/w/lv{n}/workspaces/add_user"),
+                        Some(
+                            json!({"email": format!("other{n}@example.com"), "is_admin": true, "operator": false}),
+                        ),
+                    ),
+                ],
+                req: ("POST", format!("/api/w/lv{n}/workspaces/leave"), None),
+            },
+        ),
+        r(
+            "GET",
+            "/api/w/{workspace}/workspaces/tarball",
+            Authed,
+            [403, 200, 200],
+            |_, _| {
+                simple(
+                    "GET",
+                    "/api/w/ws/workspaces/tarball?archive_type=zip&include_users=true&include_groups=true",
+                    None,
+                )
+            },
+        ),
+        r(
+            "GET",
+            "/api/w/{workspace}/workspaces/list_ws_specific",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/workspaces/list_ws_specific", None),
+        ),
+        r(
+            "GET",
+            "/api/w/{workspace}/users/whois/{username}",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/users/whois/mem", None),
+        ),
+        r(
+            "GET",
+            "/api/w/{workspace}/users/username_to_email/{username}",
+            Authed,
+            [200; 3],
+            |_, _| simple("GET", "/api/w/ws/users/username_to_email/mem", None),
+        ),
+        r(
+            "POST",
+            "/api/workspaces/exists_username",
+            Authed,
+            [200; 3],
+            |_, _| {
+                simple(
+                    "POST",
+                    "/api/workspaces/exists_username",
+                    Some(json!({"id": "ws", "username": "mem"})),
+                )
+            },
+        ),
+        r(
+            "GET",
+            "/api/auth/is_password_login_disabled",
+            Public,
+            [200; 3],
+            |_, _| simple("GET", "/api/auth/is_password_login_disabled", None),
+        ),
+        r(
+            "GET",
+            "/api/auth/is_smtp_configured",
+            Public,
+            [200; 3],
+            |_, _| simple("GET", "/api/auth/is_smtp_configured", None),
         ),
         r("GET", "/api/version", Public, [200; 3], |_, _| {
             simple("GET", "/api/version", None)

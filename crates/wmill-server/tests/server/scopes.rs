@@ -56,6 +56,8 @@ fn every_operation_declares_what_it_needs() {
         "GET /api/health/status",
         "GET /api/openapi.json",
         "POST /api/auth/login",
+        "GET /api/auth/is_password_login_disabled",
+        "GET /api/auth/is_smtp_configured",
     ]
     .into();
     let mut missing = Vec::new();

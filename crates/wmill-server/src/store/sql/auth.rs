@@ -10,10 +10,17 @@ use crate::store::*;
 
 /// What authenticating a token reads (`TokenAuthRow`), and from where. An impersonation
 /// token is valid only while its minter is an enabled superadmin.
-const TOKEN_AUTH: &str = "t.email, t.prefix, t.label, t.expiration, t.workspace_id, t.kind, \
-     t.impersonator, COALESCE(t.impersonator IS NULL OR (i.super_admin = TRUE AND i.disabled = FALSE), FALSE) \
-     AS impersonator_ok, t.scopes, t.read_only, a.service_account, a.super_admin, a.disabled, a.name, \
-     a.company, a.first_time_user, u.username";
+const TOKEN_AUTH: &str = concat!(
+    "t.email, t.prefix, t.label, t.expiration, t.workspace_id, t.kind, t.impersonator, \
+     COALESCE(t.impersonator IS NULL OR (i.disabled = FALSE AND (i.super_admin = TRUE OR ",
+    via_group!("i", "superadmin"),
+    ")), FALSE) AS impersonator_ok, t.scopes, t.read_only, a.service_account, \
+     (a.super_admin = TRUE OR ",
+    via_group!("a", "superadmin"),
+    ") AS super_admin, ",
+    via_group!("a", "devops"),
+    " AS devops, a.disabled, a.name, a.company, a.first_time_user, u.username"
+);
 const TOKEN_AUTH_FROM: &str = "FROM token t JOIN account a ON a.email = t.email \
      LEFT JOIN username u ON u.email = a.email LEFT JOIN account i ON i.email = t.impersonator";
 

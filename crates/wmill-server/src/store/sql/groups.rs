@@ -351,4 +351,91 @@ impl GroupStore for SqlStore {
             GroupRemove::Removed
         })
     }
+    async fn set_group_grant(
+        &self,
+        ws: &str,
+        group: &str,
+        principal: &str,
+        grant: Option<bool>,
+        actor: Actor<'_>,
+        audit: NewAudit,
+    ) -> StoreResult<GrantChange> {
+        write_tx!(self, |tx| {
+            match guard!(self, tx, ws, group, actor) {
+                Some(GroupChange::NotOwner) => return Ok(GrantChange::NotOwner),
+                Some(_) => return Ok(GrantChange::NoGroup),
+                None => {}
+            }
+            if grant.is_some() {
+                let exists: Option<String> = if let Some(u) = principal.strip_prefix("u/") {
+                    sqlx::query_scalar(
+                        "SELECT username FROM member WHERE workspace_id = $1 AND username = $2",
+                    )
+                    .bind(ws)
+                    .bind(u)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                } else {
+                    sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = $1 AND name = $2")
+                        .bind(ws)
+                        .bind(principal.strip_prefix("g/").unwrap_or(principal))
+                        .fetch_optional(&mut *tx)
+                        .await?
+                };
+                if exists.is_none() {
+                    return Ok(GrantChange::NoPrincipal);
+                }
+            }
+            let now: Option<bool> = sqlx::query_scalar(
+                "SELECT can_write FROM group_acl WHERE workspace_id = $1 AND group_name = $2 AND principal = $3",
+            )
+            .bind(ws)
+            .bind(group)
+            .bind(principal)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if now == grant {
+                return Ok(GrantChange::Unchanged);
+            }
+            match grant {
+                Some(w) => {
+                    sqlx::query(
+                        "INSERT INTO group_acl (workspace_id, group_name, principal, can_write) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (workspace_id, group_name, principal) DO UPDATE SET can_write = $4",
+                    )
+                    .bind(ws)
+                    .bind(group)
+                    .bind(principal)
+                    .bind(w)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query(
+                        "DELETE FROM group_acl WHERE workspace_id = $1 AND group_name = $2 AND principal = $3",
+                    )
+                    .bind(ws)
+                    .bind(group)
+                    .bind(principal)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if now == Some(true) && matches!(actor, Actor::Owner(_)) {
+                let owners: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM group_acl WHERE workspace_id = $1 AND group_name = $2 AND can_write = TRUE",
+                )
+                .bind(ws)
+                .bind(group)
+                .fetch_one(&mut *tx)
+                .await?;
+                if owners == 0 {
+                    // Rolled back: an admin may leave a group without owners, an owner may not.
+                    return Ok(GrantChange::LastOwner);
+                }
+            }
+            insert_audit!(tx, audit);
+            GrantChange::Done
+        })
+    }
 }

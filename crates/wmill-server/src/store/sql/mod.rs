@@ -250,6 +250,33 @@ macro_rules! end_grants_of_user {
     }};
 }
 
+/// SQL: whether the account aliased `$a` holds instance role `$role` through an instance
+/// group (a string literal, to be `concat!`ed).
+macro_rules! via_group {
+    ($a:literal, $role:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM instance_group_member gm JOIN instance_group g ON g.name = gm.group_name \
+             WHERE gm.email = ", $a, ".email AND g.instance_role = '", $role, "')"
+        )
+    };
+}
+
+/// Deletes the impersonation tokens whose minter is no longer an enabled superadmin (by
+/// flag or instance group): after a change that may have taken the role away, so that a
+/// token refused now does not come back if the role does.
+macro_rules! end_orphaned_impersonations {
+    ($tx:ident) => {
+        sqlx::query(concat!(
+            "DELETE FROM token WHERE impersonator IS NOT NULL AND NOT EXISTS (SELECT 1 FROM account i \
+             WHERE i.email = token.impersonator AND i.disabled = FALSE AND (i.super_admin = TRUE OR ",
+            via_group!("i", "superadmin"),
+            "))"
+        ))
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
 /// Serialises the superadmin-changing transactions (a row lock on PostgreSQL; SQLite has
 /// a single writer anyway), so two of them cannot both remove "the other" superadmin.
 macro_rules! lock_superadmins {
@@ -277,6 +304,7 @@ mod accounts;
 mod audit;
 mod auth;
 mod groups;
+mod instance_groups;
 mod tokens;
 mod workspaces;
 
@@ -462,6 +490,7 @@ fn migrator(postgres: bool) -> Migrator {
             2 "0002_audit_by_user_time",
             3 "0003_credentials_and_ownership",
             4 "0004_scopes_and_service_accounts",
+            5 "0005_instance_groups_and_workspace_settings",
         )
     } else {
         migrations!("sqlite":
@@ -469,6 +498,7 @@ fn migrator(postgres: bool) -> Migrator {
             2 "0002_audit_by_user_time",
             3 "0003_credentials_and_ownership",
             4 "0004_scopes_and_service_accounts",
+            5 "0005_instance_groups_and_workspace_settings",
         )
     })
 }
@@ -661,7 +691,7 @@ impl SqlStore {
     /// Rows per table and the highest audit id: a fingerprint for tests that check that
     /// a refused request changed nothing.
     pub async fn fingerprint(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        const TABLES: [&str; 10] = [
+        const TABLES: [&str; 13] = [
             "account",
             "username",
             "workspace",
@@ -672,6 +702,9 @@ impl SqlStore {
             "token",
             "audit",
             "login_throttle",
+            "instance_group",
+            "instance_group_member",
+            "workspace_instance_group",
         ];
         let mut out = Vec::new();
         for t in TABLES {

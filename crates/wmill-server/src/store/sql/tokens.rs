@@ -16,11 +16,19 @@ impl TokenStore for SqlStore {
             "SELECT disabled FROM account WHERE email = $1",
             "FOR SHARE"
         );
-        let minter = locking!(
-            self,
-            "SELECT super_admin, disabled FROM account WHERE email = $1",
-            "FOR SHARE"
-        );
+        let minter = if self.is_postgres() {
+            concat!(
+                "SELECT (a.super_admin = TRUE OR ",
+                via_group!("a", "superadmin"),
+                "), a.disabled FROM account a WHERE a.email = $1 FOR SHARE OF a"
+            )
+        } else {
+            concat!(
+                "SELECT (a.super_admin = TRUE OR ",
+                via_group!("a", "superadmin"),
+                "), a.disabled FROM account a WHERE a.email = $1"
+            )
+        };
         insert_tx!(self, |tx| {
             let disabled: Option<bool> = sqlx::query_scalar(holder)
                 .bind(&t.email)

@@ -89,7 +89,7 @@ impl WorkspaceStore for SqlStore {
             Some(e) => {
                 sqlx::query_as::<_, WorkspaceRow>(
                     "SELECT w.id, w.name, w.owner FROM workspace w JOIN member m ON m.workspace_id = w.id \
-                     WHERE m.email = $1 ORDER BY w.id LIMIT $2 OFFSET $3",
+                     WHERE m.email = $1 AND w.archived = FALSE ORDER BY w.id LIMIT $2 OFFSET $3",
                 )
                 .bind(e)
                 .bind(limit)
@@ -113,7 +113,7 @@ impl WorkspaceStore for SqlStore {
         read!(self, |c| {
             Ok(sqlx::query_as::<_, UserWorkspaceRow>(
             "SELECT w.id, w.name, m.username, m.disabled FROM workspace w JOIN member m ON m.workspace_id = w.id \
-             WHERE m.email = $1 ORDER BY w.id",
+             WHERE m.email = $1 AND w.archived = FALSE ORDER BY w.id",
         )
         .bind(email)
         .fetch_all(c)
@@ -342,6 +342,126 @@ impl WorkspaceStore for SqlStore {
             .execute(&mut *tx)
             .await?;
             MemberOutcome::Done(email)
+        })
+    }
+    async fn workspace_settings(&self, ws: &str) -> StoreResult<Option<WorkspaceSettingsRow>> {
+        let (row, groups): (
+            Option<(Option<String>, Option<String>, bool)>,
+            Vec<(String, String)>,
+        ) = read!(self, |c| {
+            let row = sqlx::query_as(
+                "SELECT auto_invite, operator_settings, archived FROM workspace WHERE id = $1",
+            )
+            .bind(ws)
+            .fetch_optional(c)
+            .await?;
+            let groups = sqlx::query_as(
+                    "SELECT group_name, role FROM workspace_instance_group WHERE workspace_id = $1 ORDER BY group_name",
+                )
+                .bind(ws)
+                .fetch_all(c)
+                .await?;
+            (row, groups)
+        });
+        Ok(row.map(
+            |(auto_invite, operator_settings, archived)| WorkspaceSettingsRow {
+                auto_invite,
+                operator_settings,
+                archived,
+                instance_groups: groups,
+            },
+        ))
+    }
+
+    async fn update_workspace(
+        &self,
+        ws: &str,
+        change: WorkspaceChange,
+        audit: NewAudit,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |tx| {
+            let q = match &change {
+                WorkspaceChange::Name(n) => {
+                    sqlx::query("UPDATE workspace SET name = $2 WHERE id = $1")
+                        .bind(ws)
+                        .bind(n)
+                }
+                WorkspaceChange::AutoInvite(v) => {
+                    sqlx::query("UPDATE workspace SET auto_invite = $2 WHERE id = $1")
+                        .bind(ws)
+                        .bind(v)
+                }
+                WorkspaceChange::OperatorSettings(v) => {
+                    sqlx::query("UPDATE workspace SET operator_settings = $2 WHERE id = $1")
+                        .bind(ws)
+                        .bind(v)
+                }
+                WorkspaceChange::Archived(a) => {
+                    sqlx::query("UPDATE workspace SET archived = $2 WHERE id = $1")
+                        .bind(ws)
+                        .bind(*a)
+                }
+            };
+            if q.execute(&mut *tx).await?.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audit!(tx, audit);
+            true
+        })
+    }
+
+    async fn delete_workspace(&self, ws: &str, audit: NewAudit) -> StoreResult<bool> {
+        let lock = locking!(self, "SELECT id FROM workspace WHERE id = $1", "FOR UPDATE");
+        write_tx!(self, |tx| {
+            let found: Option<String> = sqlx::query_scalar(lock)
+                .bind(ws)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Ok(false);
+            }
+            let emails: Vec<String> =
+                sqlx::query_scalar("SELECT email FROM member WHERE workspace_id = $1")
+                    .bind(ws)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for table in [
+                "group_acl",
+                "group_member",
+                "grp",
+                "workspace_instance_group",
+                "member",
+                "token",
+            ] {
+                sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE workspace_id = $1"
+                )))
+                .bind(ws)
+                .execute(&mut *tx)
+                .await?;
+            }
+            // Its service accounts go with it.
+            // (Workspace ids hold no LIKE wildcard.)
+            sqlx::query("DELETE FROM account WHERE service_account = TRUE AND email LIKE $1")
+                .bind(format!("%@{ws}.service-account.invalid"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM workspace WHERE id = $1")
+                .bind(ws)
+                .execute(&mut *tx)
+                .await?;
+            for email in &emails {
+                sqlx::query(
+                    "DELETE FROM username WHERE email = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM member WHERE email = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM account WHERE email = $1)",
+                )
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            }
+            insert_audit!(tx, audit);
+            true
         })
     }
 }
