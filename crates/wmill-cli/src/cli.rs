@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{audit, group, token, user, workspace};
+use crate::{audit, group, instance, instance_group, token, user, workspace};
 
 const AFTER_HELP: &str = "\
 Connection:
@@ -98,16 +98,21 @@ pub struct Global {
 /// The nouns.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Instance users: add, remove, list, create a token (superadmin)
+    /// Instance users: add, update, remove, list, passwords, renames, tokens (superadmin)
     User(user::Args),
-    /// Groups of the workspace: list, get, create, delete, add-user, remove-user
+    /// Groups of the workspace: list, get, create, update, delete, members, owners, history
     Group(group::Args),
     /// The workspace's audit log: list (with filters), get
     Audit(audit::Args),
     /// Your API tokens: list, create, delete
     Token(token::Args),
-    /// Connection profiles, and the workspace itself: members, creation
+    /// Connection profiles, and the workspace itself: members, settings, creation, deletion
     Workspace(workspace::Args),
+    /// Groups of accounts across workspaces: list, get, create, update, delete, add-user,
+    /// remove-user
+    InstanceGroup(instance_group::Args),
+    /// The instance's users or instance groups as a file: export, import (superadmin)
+    Instance(instance::Args),
     /// Print the client's version and, when connected, the server's
     Version,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)

@@ -79,6 +79,19 @@ impl Client {
         parse_json(&text, path)
     }
 
+    /// POST a JSON body with query parameters, answer parsed as JSON.
+    pub fn post_json_query<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+    ) -> Result<T> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::failed(format!("cannot encode the request: {e}")))?;
+        let text = self.send(Method::Post, path, query, Some(bytes))?;
+        parse_json(&text, path)
+    }
+
     /// DELETE, answer as text.
     pub fn delete(&self, path: &str) -> Result<String> {
         self.send(Method::Delete, path, &[], None)

@@ -2,12 +2,14 @@
 
 use clap::Subcommand;
 use serde_json::json;
-use wmill_api::{CreateGroup, Group, GroupMember};
+use std::collections::BTreeMap;
+
+use wmill_api::{AddAcl, CreateGroup, EditGroup, Group, GroupHistoryEntry, GroupMember, RemoveAcl};
 
 use crate::client::seg;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::output::{Table, opt};
+use crate::output::{Table, opt, time};
 
 /// `wmill group [COMMAND]`; without a command, lists the groups.
 #[derive(Debug, clap::Args)]
@@ -53,6 +55,57 @@ enum Cmd {
         /// The member's username in this workspace
         username: String,
     },
+    /// Change a group's summary (admins and the group's owners)
+    Update {
+        /// The group's name
+        name: String,
+        /// The new summary
+        #[arg(long, required_unless_present = "clear_summary")]
+        summary: Option<String>,
+        /// Remove the summary
+        #[arg(long, conflicts_with = "summary")]
+        clear_summary: bool,
+    },
+    /// A group's owners: list, add, remove (admins and the group's owners change them)
+    #[command(subcommand)]
+    Owner(OwnerCmd),
+    /// A group's changes, newest first (from the audit log)
+    History {
+        /// The group's name
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OwnerCmd {
+    /// List a group's owners (and readers)
+    List {
+        /// The group's name
+        group: String,
+    },
+    /// Make a member (or, as g/<group>, a group's members) an owner of a group
+    Add {
+        /// The group's name
+        group: String,
+        /// A username, or g/<group>
+        owner: String,
+    },
+    /// Take ownership away (never the last owner, unless you are an admin)
+    Remove {
+        /// The group's name
+        group: String,
+        /// A username, or g/<group>
+        owner: String,
+    },
+}
+
+/// `alice` → `u/alice`; `u/alice` and `g/team` as they are.
+fn principal(owner: &str) -> String {
+    if owner.starts_with("u/") || owner.starts_with("g/") {
+        owner.to_owned()
+    } else {
+        format!("u/{owner}")
+    }
 }
 
 const LIST_HINT: &str = "list groups with 'wmill group list'";
@@ -167,6 +220,95 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 &message,
                 json!({ "group": group, "username": username }),
             );
+        }
+        Cmd::Update {
+            name,
+            summary,
+            clear_summary: _,
+        } => {
+            let message = client
+                .post(
+                    &format!("/w/{w}/groups/update/{}", seg(&name)),
+                    &EditGroup { summary },
+                )
+                .map_err(not_found)?;
+            ctx.out.done(
+                &format!("Updated group {name}."),
+                &message,
+                json!({ "group": name }),
+            );
+        }
+        Cmd::Owner(OwnerCmd::List { group }) => {
+            let acl: BTreeMap<String, bool> = client
+                .get(&format!("/w/{w}/acls/get/group_/{}", seg(&group)), &[])
+                .map_err(not_found)?;
+            let rows: Vec<serde_json::Value> = acl
+                .iter()
+                .map(|(k, v)| json!({ "principal": k, "owner": v }))
+                .collect();
+            let mut table = Table::new(&["PRINCIPAL", "ROLE"]);
+            for (k, v) in &acl {
+                table.row(vec![
+                    k.clone(),
+                    if *v { "owner" } else { "reader" }.to_owned(),
+                ]);
+            }
+            ctx.out.list(&rows, table, "No owners.");
+        }
+        Cmd::Owner(OwnerCmd::Add { group, owner }) => {
+            let p = principal(&owner);
+            let message = client
+                .post(
+                    &format!("/w/{w}/acls/add/group_/{}", seg(&group)),
+                    &AddAcl {
+                        owner: p.clone(),
+                        write: Some(true),
+                    },
+                )
+                .map_err(not_found)?;
+            ctx.out.done(
+                &format!("{p} owns group {group}."),
+                &message,
+                json!({ "group": group, "owner": p }),
+            );
+        }
+        Cmd::Owner(OwnerCmd::Remove { group, owner }) => {
+            let p = principal(&owner);
+            let message = client
+                .post(
+                    &format!("/w/{w}/acls/remove/group_/{}", seg(&group)),
+                    &RemoveAcl { owner: p.clone() },
+                )
+                .map_err(|e| {
+                    not_found(e).hint_on(
+                        409,
+                        "make someone else an owner first, or ask a workspace admin",
+                    )
+                })?;
+            ctx.out.done(
+                &format!("{p} no longer owns group {group}."),
+                &message,
+                json!({ "group": group, "owner": p }),
+            );
+        }
+        Cmd::History { name } => {
+            let entries: Vec<GroupHistoryEntry> = client
+                .get(
+                    &format!("/w/{w}/groups_history/get/{}", seg(&name)),
+                    &[("per_page", "100".to_owned())],
+                )
+                .map_err(not_found)?;
+            let mut table = Table::new(&["ID", "WHEN", "BY", "CHANGE", "WHO"]);
+            for e in &entries {
+                table.row(vec![
+                    e.id.to_string(),
+                    time(&e.changed_at),
+                    e.changed_by.clone(),
+                    e.change_type.clone(),
+                    opt(&e.member_affected),
+                ]);
+            }
+            ctx.out.list(&entries, table, "No changes recorded.");
         }
     }
     Ok(())

@@ -8,6 +8,8 @@ mod client;
 mod context;
 mod error;
 mod group;
+mod instance;
+mod instance_group;
 mod output;
 mod profile;
 mod token;
@@ -55,6 +57,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Audit(args) => audit::run(ctx, args),
         Command::Token(args) => token::run(ctx, args),
         Command::Workspace(args) => workspace::run(ctx, args),
+        Command::InstanceGroup(args) => instance_group::run(ctx, args),
+        Command::Instance(args) => instance::run(ctx, args),
         Command::Version => version(ctx),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -149,12 +153,24 @@ fn command_path(args: &[String]) -> String {
 /// has one, then where to read the command's help.
 fn one_line(rendered: &str, command: &str) -> (String, String) {
     let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let message = lines
+    let mut message = lines
         .next()
         .unwrap_or("invalid command line")
         .trim_start_matches("error:")
         .trim()
         .to_owned();
+    // "…were not provided:" is followed by the indented list of what is missing.
+    if message.ends_with(':') {
+        let listed: Vec<&str> = rendered
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        if !listed.is_empty() {
+            message = format!("{} {}", message, listed.join(", "));
+        }
+    }
     let tip = lines
         .find_map(|l| l.strip_prefix("tip:"))
         .map(|t| t.trim().to_owned());
@@ -216,6 +232,14 @@ mod tests {
         assert!(message.contains("--expires-in"), "{message}");
         assert!(!message.contains('\n'));
         assert!(hint.ends_with("see 'wmill token create --help'"), "{hint}");
+    }
+
+    #[test]
+    fn missing_arguments_are_named() {
+        let err = Cli::try_parse_from(["wmill", "group", "update", "devs"]).unwrap_err();
+        let (message, _) = one_line(&err.render().to_string(), "wmill group update");
+        assert!(message.contains("--summary"), "{message}");
+        assert!(!message.contains('\n'));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use clap::Subcommand;
 use serde_json::json;
-use wmill_api::{CreateUser, GlobalUserInfo, Login, NewToken};
+use wmill_api::{
+    ChangeEmail, CreateUser, GlobalUserInfo, ImpersonateToken, Login, NewToken, RenameUser,
+    SetPassword, UpdateInstanceUser,
+};
 
 use crate::client::seg;
 use crate::context::{Ctx, password_or_prompt};
@@ -56,6 +59,67 @@ enum Cmd {
     },
     /// List instance users (superadmins first, then by email)
     List,
+    /// Change a user: superadmin or not, enabled or not, name, company (superadmins)
+    #[command(
+        after_help = "Disabling a user ends every token they hold or minted.\n\nExample:\n  wmill user update alice@example.com --disable"
+    )]
+    Update {
+        /// The user's email
+        email: String,
+        /// Make them a superadmin
+        #[arg(long, conflicts_with = "no_superadmin")]
+        superadmin: bool,
+        /// Take superadmin away
+        #[arg(long)]
+        no_superadmin: bool,
+        /// Disable the account (its tokens end)
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Enable the account again
+        #[arg(long)]
+        enable: bool,
+        /// Their full name
+        #[arg(long)]
+        name: Option<String>,
+        /// Their company
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Set a password: yours, or (superadmins) another user's; their login sessions end
+    SetPassword {
+        /// The user's email [default: you]
+        email: Option<String>,
+        /// The new password [default: asked for when stdin is a terminal]
+        #[arg(long)]
+        password: Option<String>,
+        /// End their API and impersonation tokens too
+        #[arg(long)]
+        revoke_tokens: bool,
+    },
+    /// Give a user another username, in every workspace (superadmins)
+    Rename {
+        /// The user's email
+        email: String,
+        /// The new username
+        new_username: String,
+    },
+    /// Move a user to another email, with their username, memberships and tokens
+    /// (superadmins)
+    ChangeEmail {
+        /// The user's current email
+        email: String,
+        /// The new email
+        new_email: String,
+    },
+    /// Print a token to act as another user, and nothing else; it expires within the
+    /// server's impersonation limit and names you in the audit log (superadmins)
+    Impersonate {
+        /// The user's email
+        email: String,
+        /// A label to recognise it by
+        #[arg(long)]
+        label: Option<String>,
+    },
 }
 
 /// Runs `wmill user …`.
@@ -118,6 +182,136 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 &message,
                 json!({ "email": email }),
             );
+            Ok(())
+        }
+        Cmd::Update {
+            email,
+            superadmin,
+            no_superadmin,
+            disable,
+            enable,
+            name,
+            company,
+        } => {
+            let body = UpdateInstanceUser {
+                is_super_admin: (superadmin || no_superadmin).then_some(superadmin),
+                disabled: (disable || enable).then_some(disable),
+                name,
+                company,
+            };
+            if body.is_super_admin.is_none()
+                && body.disabled.is_none()
+                && body.name.is_none()
+                && body.company.is_none()
+            {
+                return Err(Error::usage(
+                    "nothing to change",
+                    Some(
+                        "give --superadmin, --no-superadmin, --disable, --enable, --name or --company",
+                    ),
+                ));
+            }
+            let message = ctx
+                .authed()?
+                .post(&format!("/users/update/{}", seg(&email)), &body)
+                .map_err(|e| {
+                    e.hint_on(404, "list users with 'wmill user list'")
+                        .hint_on(401, "changing users needs a superadmin's token")
+                })?;
+            ctx.out.done(
+                &format!("Updated user {email}."),
+                &message,
+                json!({ "email": email }),
+            );
+            Ok(())
+        }
+        Cmd::SetPassword {
+            email,
+            password,
+            revoke_tokens,
+        } => {
+            let password = password_or_prompt(password, "setting a password", "--password")?;
+            let body = SetPassword {
+                password,
+                revoke_tokens: revoke_tokens.then_some(true),
+            };
+            let client = ctx.authed()?;
+            let (path, who) = match &email {
+                Some(e) => (format!("/users/set_password_of/{}", seg(e)), e.clone()),
+                None => ("/users/setpassword".to_owned(), "your account".to_owned()),
+            };
+            let message = client.post(&path, &body).map_err(|e| {
+                e.hint_on(404, "list users with 'wmill user list'").hint_on(
+                    401,
+                    "setting another user's password needs a superadmin's token",
+                )
+            })?;
+            ctx.out.done(
+                &format!("Set the password of {who}."),
+                &message,
+                json!({ "email": email }),
+            );
+            Ok(())
+        }
+        Cmd::Rename {
+            email,
+            new_username,
+        } => {
+            let message = ctx
+                .authed()?
+                .post(
+                    &format!("/users/rename/{}", seg(&email)),
+                    &RenameUser {
+                        new_username: new_username.clone(),
+                    },
+                )
+                .map_err(|e| {
+                    e.hint_on(409, "pick another username")
+                        .hint_on(404, "list users with 'wmill user list'")
+                })?;
+            ctx.out.done(
+                &format!("{email} is now {new_username}."),
+                &message,
+                json!({ "email": email, "username": new_username }),
+            );
+            Ok(())
+        }
+        Cmd::ChangeEmail { email, new_email } => {
+            let message = ctx
+                .authed()?
+                .post(
+                    &format!("/users/change_email/{}", seg(&email)),
+                    &ChangeEmail {
+                        new_email: new_email.clone(),
+                    },
+                )
+                .map_err(|e| {
+                    e.hint_on(409, "that email belongs to someone else")
+                        .hint_on(404, "list users with 'wmill user list'")
+                })?;
+            ctx.out.done(
+                &format!("{email} is now {new_email}."),
+                &message,
+                json!({ "email": new_email, "previous_email": email }),
+            );
+            Ok(())
+        }
+        Cmd::Impersonate { email, label } => {
+            let token = ctx
+                .authed()?
+                .post(
+                    "/users/tokens/impersonate",
+                    &ImpersonateToken {
+                        impersonate_email: email,
+                        label,
+                        expiration: None,
+                    },
+                )
+                .map_err(|e| {
+                    e.hint_on(401, "impersonating needs a superadmin's token")
+                        .hint_on(404, "list users with 'wmill user list'")
+                })?;
+            print_token(ctx, token.trim());
             Ok(())
         }
         Cmd::CreateToken { email, password } => {

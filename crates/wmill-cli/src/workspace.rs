@@ -5,8 +5,9 @@ use clap::Subcommand;
 use serde::Serialize;
 use serde_json::json;
 use wmill_api::{
-    AddUser, CreateServiceAccount, CreateWorkspace, GlobalUserInfo, Login, NewToken,
-    ServiceAccountToken, User, UserInfo, WorkspaceId,
+    AddUser, ChangeWorkspaceName, CreateServiceAccount, CreateWorkspace, EditAutoInvite,
+    EditInstanceGroups, EditWorkspaceUser, GlobalUserInfo, Login, NewToken, ServiceAccountToken,
+    User, UserInfo, WorkspaceId, WorkspaceSettings,
 };
 
 use crate::client::{Client, seg};
@@ -100,6 +101,89 @@ Example:
     /// with a password and hold tokens an admin mints (admins)
     #[command(subcommand)]
     ServiceAccount(ServiceAccountCmd),
+    /// A member of the current workspace: role, disable, enable (admins)
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Show the current workspace's identity settings: auto-invite, instance groups,
+    /// operator settings
+    Settings,
+    /// Turn auto-invite on (--role) or off (--off): new accounts of your email domain, or
+    /// all of them with --all, join as operators or developers (admins)
+    AutoInvite {
+        /// The role new accounts get
+        #[arg(long, value_parser = ["operator", "developer"], required_unless_present = "off")]
+        role: Option<String>,
+        /// Every new account, not only those of your email domain
+        #[arg(long)]
+        all: bool,
+        /// Add them at once (without it, they are recorded for an invitation)
+        #[arg(long)]
+        add: bool,
+        /// Turn auto-invite off
+        #[arg(long, conflicts_with_all = ["role", "all", "add"])]
+        off: bool,
+    },
+    /// Make the workspace fed by exactly these instance groups, each GROUP or GROUP:ROLE
+    /// (admin, developer, operator; developer by default); none: no group (admins)
+    #[command(
+        after_help = "Example:\n  wmill workspace instance-groups eng:developer ops:operator"
+    )]
+    InstanceGroups {
+        /// GROUP or GROUP:ROLE
+        groups: Vec<String>,
+    },
+    /// Set what operators may see, as FLAG=true|false (groups and audit_logs are
+    /// enforced by this server) (admins)
+    #[command(
+        after_help = "Example:\n  wmill workspace operator-settings groups=false audit_logs=false"
+    )]
+    OperatorSettings {
+        /// FLAG=true or FLAG=false
+        #[arg(required = true)]
+        flags: Vec<String>,
+    },
+    /// Rename the current workspace (its id stays) (admins)
+    Rename {
+        /// The new display name
+        name: String,
+    },
+    /// Archive the current workspace: it leaves its members' lists (admins)
+    Archive,
+    /// Bring the current workspace back from the archive (admins)
+    Unarchive,
+    /// Delete a workspace with its members, groups and tokens pinned to it; its audit
+    /// entries stay (superadmins)
+    Delete {
+        /// The workspace's id
+        id: String,
+        /// Confirm: this cannot be undone
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Leave the current workspace (never as its last admin)
+    Leave,
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberCmd {
+    /// Set a member's role
+    Role {
+        /// Their username in the workspace
+        username: String,
+        /// admin, developer or operator
+        #[arg(value_parser = ["admin", "developer", "operator"])]
+        role: String,
+    },
+    /// Disable a member (their tokens pinned here stop working)
+    Disable {
+        /// Their username in the workspace
+        username: String,
+    },
+    /// Enable a member again
+    Enable {
+        /// Their username in the workspace
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,7 +378,217 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             Ok(())
         }
         Cmd::ServiceAccount(cmd) => service_account(ctx, cmd),
+        Cmd::Member(cmd) => member(ctx, cmd),
+        Cmd::Delete { id, yes } => {
+            if !yes {
+                return Err(Error::usage(
+                    format!("deleting workspace {id} cannot be undone"),
+                    Some("add --yes to confirm"),
+                ));
+            }
+            let message = ctx
+                .authed()?
+                .delete(&format!("/workspaces/delete/{}", seg(&id)))
+                .map_err(|e| e.hint_on(401, "deleting a workspace needs a superadmin's token"))?;
+            ctx.out.done(
+                &format!("Deleted workspace {id}."),
+                &message,
+                json!({ "workspace": id }),
+            );
+            Ok(())
+        }
+        other => settings(ctx, other),
     }
+}
+
+fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
+    let (client, w) = ctx.in_workspace()?;
+    let ws = seg(&w);
+    let (username, body, sentence) = match cmd {
+        MemberCmd::Role { username, role } => {
+            let body = EditWorkspaceUser {
+                is_admin: Some(role == "admin"),
+                operator: Some(role == "operator"),
+                disabled: None,
+            };
+            let sentence = format!("{username} is now {role} of workspace {w}.");
+            (username, body, sentence)
+        }
+        MemberCmd::Disable { username } => {
+            let body = EditWorkspaceUser {
+                disabled: Some(true),
+                ..Default::default()
+            };
+            let sentence = format!("Disabled {username} in workspace {w}.");
+            (username, body, sentence)
+        }
+        MemberCmd::Enable { username } => {
+            let body = EditWorkspaceUser {
+                disabled: Some(false),
+                ..Default::default()
+            };
+            let sentence = format!("Enabled {username} in workspace {w}.");
+            (username, body, sentence)
+        }
+    };
+    let message = client
+        .post(&format!("/w/{ws}/users/update/{}", seg(&username)), &body)
+        .map_err(|e| e.hint_on(404, "list members with 'wmill workspace users'"))?;
+    ctx.out.done(
+        &sentence,
+        &message,
+        json!({ "workspace": w, "username": username }),
+    );
+    Ok(())
+}
+
+/// The workspace's settings and lifecycle.
+fn settings(ctx: &Ctx, cmd: Cmd) -> Result<()> {
+    let (client, w) = ctx.in_workspace()?;
+    let ws = seg(&w);
+    let (path, body, sentence) = match cmd {
+        Cmd::Settings => {
+            let s: WorkspaceSettings =
+                client.get(&format!("/w/{ws}/workspaces/get_settings"), &[])?;
+            let name = client.get_text(&format!("/w/{ws}/workspaces/get_workspace_name"))?;
+            ctx.out.object(&s, || {
+                let auto = match &s.auto_invite {
+                    Some(a) if a.enabled == Some(true) => format!(
+                        "on: {} join as {}{}",
+                        a.domain
+                            .as_deref()
+                            .map_or("every new account".to_owned(), |d| format!(
+                                "accounts of {d}"
+                            )),
+                        if a.operator == Some(true) {
+                            "operators"
+                        } else {
+                            "developers"
+                        },
+                        if a.mode.as_deref() == Some("add") {
+                            ""
+                        } else {
+                            " (invited)"
+                        }
+                    ),
+                    _ => "off".to_owned(),
+                };
+                let groups = s
+                    .auto_invite
+                    .as_ref()
+                    .and_then(|a| a.instance_groups_roles.clone())
+                    .filter(|g| !g.is_empty())
+                    .map_or("(none)".to_owned(), |g| {
+                        g.iter()
+                            .map(|(k, v)| format!("{k} ({v})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    });
+                let operators = s.operator_settings.as_ref().map_or(
+                    "(not set: they see everything)".to_owned(),
+                    |o| {
+                        o.iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                );
+                ctx.out.pairs(&[
+                    ("Workspace", format!("{} ({name})", s.workspace_id)),
+                    ("Auto-invite", auto),
+                    ("Instance groups", groups),
+                    ("Operators see", operators),
+                ])
+            });
+            return Ok(());
+        }
+        Cmd::AutoInvite {
+            role,
+            all,
+            add,
+            off,
+        } => {
+            let body = if off {
+                EditAutoInvite::default()
+            } else {
+                EditAutoInvite {
+                    operator: Some(role.as_deref() == Some("operator")),
+                    invite_all: Some(all),
+                    auto_add: Some(add),
+                }
+            };
+            let sentence = if off {
+                format!("Auto-invite is off in workspace {w}.")
+            } else {
+                format!("Auto-invite is on in workspace {w}.")
+            };
+            ("edit_auto_invite", serde_json::to_value(body), sentence)
+        }
+        Cmd::InstanceGroups { groups } => {
+            let mut names = Vec::new();
+            let mut roles = std::collections::BTreeMap::new();
+            for g in groups {
+                let (name, role) = g.split_once(':').unwrap_or((g.as_str(), "developer"));
+                names.push(name.to_owned());
+                roles.insert(name.to_owned(), role.to_owned());
+            }
+            let sentence = if names.is_empty() {
+                format!("No instance group feeds workspace {w} now.")
+            } else {
+                format!("Workspace {w} is fed by {}.", names.join(", "))
+            };
+            let body = EditInstanceGroups {
+                groups: Some(names),
+                roles: Some(roles),
+            };
+            ("edit_instance_groups", serde_json::to_value(body), sentence)
+        }
+        Cmd::OperatorSettings { flags } => {
+            let mut map = serde_json::Map::new();
+            for f in &flags {
+                let parsed = f
+                    .split_once('=')
+                    .and_then(|(k, v)| v.parse::<bool>().ok().map(|v| (k.to_owned(), v)));
+                let Some((k, v)) = parsed else {
+                    return Err(Error::usage(
+                        format!("'{f}' is not FLAG=true or FLAG=false"),
+                        Some("for example: wmill workspace operator-settings groups=false"),
+                    ));
+                };
+                map.insert(k, v.into());
+            }
+            let sentence = format!("Operator settings of workspace {w} updated.");
+            (
+                "operator_settings",
+                Ok(serde_json::Value::Object(map)),
+                sentence,
+            )
+        }
+        Cmd::Rename { name } => {
+            let body = ChangeWorkspaceName {
+                new_name: Some(name.clone()),
+            };
+            (
+                "change_workspace_name",
+                serde_json::to_value(body),
+                format!("Workspace {w} is now named {name}."),
+            )
+        }
+        Cmd::Archive => ("archive", Ok(json!({})), format!("Archived workspace {w}.")),
+        Cmd::Unarchive => (
+            "unarchive",
+            Ok(json!({})),
+            format!("Unarchived workspace {w}."),
+        ),
+        Cmd::Leave => ("leave", Ok(json!({})), format!("You left workspace {w}.")),
+        _ => return Err(Error::failed("not a workspace settings command")),
+    };
+    let body = body.map_err(|e| Error::failed(format!("cannot encode the request: {e}")))?;
+    let message = client
+        .post(&format!("/w/{ws}/workspaces/{path}"), &body)
+        .map_err(|e| e.hint_on(403, "this needs an admin of the workspace"))?;
+    ctx.out.done(&sentence, &message, json!({ "workspace": w }));
+    Ok(())
 }
 
 fn service_account(ctx: &Ctx, cmd: ServiceAccountCmd) -> Result<()> {

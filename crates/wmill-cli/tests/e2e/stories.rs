@@ -574,3 +574,272 @@ fn scoped_tokens_and_service_accounts() {
     sh.wmill(&["group", "list", "--token", &bot])
         .fails(1, &["Not authorized"]);
 }
+
+/// Every mutation the server offers has a command: users, members, groups and their
+/// owners, instance groups, workspace settings and lifecycle, export and import.
+#[test]
+fn the_whole_identity_surface_from_the_command_line() {
+    let server = Server::start();
+    let sh = Shell::new();
+    sh.login_admin(&server);
+    let alice = member(&sh, "alice@example.com", "alice-password-1");
+
+    // Instance users.
+    sh.wmill(&["user", "update", "alice@example.com", "--name", "Alice A"])
+        .ok();
+    sh.wmill(&["user", "update", "alice@example.com"])
+        .fails(2, &["nothing to change"]);
+    let users: Vec<GlobalUserInfo> = sh.wmill(&["user", "list", "--json"]).json();
+    assert!(
+        users
+            .iter()
+            .any(|u| u.email == "alice@example.com" && u.name.as_deref() == Some("Alice A"))
+    );
+    sh.wmill(&[
+        "user",
+        "set-password",
+        "alice@example.com",
+        "--password",
+        "alice-password-2",
+    ])
+    .ok();
+    sh.wmill(&["user", "set-password", "alice@example.com"])
+        .fails(2, &["stdin is not a terminal"]);
+    // The old session ended with the password change.
+    sh.wmill(&["workspace", "whoami", "--token", &alice])
+        .fails(1, &["Unauthorized"]);
+    let alice = sh
+        .wmill(&[
+            "user",
+            "create-token",
+            "--email",
+            "alice@example.com",
+            "--password",
+            "alice-password-2",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+
+    // Members.
+    sh.wmill(&["workspace", "member", "role", "alice", "operator"])
+        .ok();
+    let members: Vec<User> = sh.wmill(&["workspace", "users", "--json"]).json();
+    assert!(members.iter().any(|u| u.username == "alice" && u.operator));
+    sh.wmill(&["workspace", "member", "role", "alice", "king"])
+        .fails(2, &["king"]);
+    sh.wmill(&["workspace", "member", "disable", "alice"]).ok();
+    sh.wmill(&["group", "list", "--token", &alice])
+        .fails(1, &["Unauthorized"]);
+    sh.wmill(&["workspace", "member", "enable", "alice"]).ok();
+    sh.wmill(&["workspace", "member", "role", "alice", "developer"])
+        .ok();
+
+    // Groups, owners, history.
+    sh.wmill(&["group", "create", "devs"]).ok();
+    sh.wmill(&["group", "add-user", "devs", "alice"]).ok();
+    sh.wmill(&["group", "owner", "add", "devs", "alice"]).ok();
+    let owners: Vec<Value> = sh
+        .wmill(&["group", "owner", "list", "devs", "--json"])
+        .json();
+    assert!(
+        owners
+            .iter()
+            .any(|o| o["principal"] == "u/alice" && o["owner"] == true),
+        "{owners:?}"
+    );
+    sh.wmill(&[
+        "group",
+        "update",
+        "devs",
+        "--summary",
+        "Developers",
+        "--token",
+        &alice,
+    ])
+    .ok();
+    sh.wmill(&["group", "update", "devs"])
+        .fails(2, &["--summary"]);
+    sh.wmill(&[
+        "group", "owner", "remove", "devs", "admin", "--token", &alice,
+    ])
+    .ok();
+    sh.wmill(&[
+        "group", "owner", "remove", "devs", "alice", "--token", &alice,
+    ])
+    .fails(1, &["last owner", "make someone else an owner first"]);
+    let g: Group = sh.wmill(&["group", "get", "devs", "--json"]).json();
+    assert_eq!(g.summary.as_deref(), Some("Developers"));
+    let history: Vec<Value> = sh.wmill(&["group", "history", "devs", "--json"]).json();
+    assert!(
+        history.iter().any(|h| h["change_type"] == "acls.remove"),
+        "{history:?}"
+    );
+    assert!(
+        sh.wmill(&["group", "history", "devs"])
+            .ok()
+            .contains("acls.add")
+    );
+
+    // Renames.
+    sh.wmill(&["user", "rename", "alice@example.com", "ali"])
+        .ok();
+    let g: Group = sh.wmill(&["group", "get", "devs", "--json"]).json();
+    assert!(g.members.contains(&"ali".to_owned()), "{g:?}");
+
+    // Instance groups feeding the workspace.
+    sh.wmill(&["user", "add", "bob@example.com", "bob-password-1"])
+        .ok();
+    sh.wmill(&["instance-group", "create", "eng", "--summary", "Engineers"])
+        .ok();
+    sh.wmill(&["instance-group", "add-user", "eng", "bob@example.com"])
+        .ok();
+    sh.wmill(&["instance-group", "update", "eng", "--role", "devops"])
+        .ok();
+    let eng: Value = sh.wmill(&["instance-group", "get", "eng", "--json"]).json();
+    assert_eq!(
+        (eng["instance_role"].as_str(), eng["summary"].as_str()),
+        (Some("devops"), Some("Engineers"))
+    );
+    assert!(sh.wmill(&["instance-group"]).ok().contains("eng"));
+    sh.wmill(&["workspace", "instance-groups", "eng:operator"])
+        .ok();
+    let members: Vec<User> = sh.wmill(&["workspace", "users", "--json"]).json();
+    assert!(
+        members
+            .iter()
+            .any(|u| u.email == "bob@example.com" && u.operator),
+        "bob joined through eng"
+    );
+    let settings: Value = sh.wmill(&["workspace", "settings", "--json"]).json();
+    assert_eq!(
+        settings["auto_invite"]["instance_groups_roles"]["eng"],
+        "operator"
+    );
+    assert!(
+        sh.wmill(&["workspace", "settings"])
+            .ok()
+            .contains("eng (operator)")
+    );
+    sh.wmill(&["instance-group", "remove-user", "eng", "bob@example.com"])
+        .ok();
+    let members: Vec<User> = sh.wmill(&["workspace", "users", "--json"]).json();
+    assert!(
+        !members.iter().any(|u| u.email == "bob@example.com"),
+        "bob left with the group"
+    );
+
+    // Auto-invite and operator settings.
+    sh.wmill(&[
+        "workspace",
+        "auto-invite",
+        "--role",
+        "developer",
+        "--all",
+        "--add",
+    ])
+    .ok();
+    sh.wmill(&["user", "add", "newbie@example.com", "newbie-password-1"])
+        .ok();
+    let members: Vec<User> = sh.wmill(&["workspace", "users", "--json"]).json();
+    assert!(members.iter().any(|u| u.email == "newbie@example.com"));
+    sh.wmill(&["workspace", "auto-invite", "--off"]).ok();
+    sh.wmill(&[
+        "workspace",
+        "operator-settings",
+        "groups=false",
+        "audit_logs=false",
+    ])
+    .ok();
+    sh.wmill(&["workspace", "operator-settings", "groups"])
+        .fails(2, &["FLAG=true"]);
+    let settings: Value = sh.wmill(&["workspace", "settings", "--json"]).json();
+    assert_eq!(settings["operator_settings"]["groups"], false);
+    assert!(
+        settings
+            .get("auto_invite")
+            .is_none_or(|a| a.get("enabled").is_none()),
+        "{settings}"
+    );
+
+    // Export and import: the same file changes nothing; a user added in it is created.
+    let exported = sh.wmill(&["instance", "export"]).ok().to_owned();
+    assert!(
+        exported.contains("email: alice@example.com") && exported.contains("$argon2id$"),
+        "{exported}"
+    );
+    let file = sh.config().join("users.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    let file = file.to_str().unwrap();
+    let same: Value = sh
+        .wmill(&["instance", "import", file, "--dry-run", "--json"])
+        .json();
+    assert_eq!(same["report"]["created"], serde_json::json!([]));
+    assert_eq!(same["report"]["deleted"], serde_json::json!([]));
+    let added = format!(
+        "{exported}- email: carol@example.com\n  super_admin: false\n  verified: true\n  first_time_user: true\n"
+    );
+    std::fs::write(file, added).unwrap();
+    let out = sh.wmill(&["instance", "import", file]).ok().to_owned();
+    assert!(out.contains("1 created (carol@example.com)"), "{out}");
+    let users: Vec<GlobalUserInfo> = sh.wmill(&["user", "list", "--json"]).json();
+    assert!(users.iter().any(|u| u.email == "carol@example.com"));
+    std::fs::write(file, "not: [a list").unwrap();
+    sh.wmill(&["instance", "import", file])
+        .fails(1, &["not a list of the expected entries"]);
+    let groups = sh
+        .wmill(&["instance", "export", "--groups"])
+        .ok()
+        .to_owned();
+    assert!(groups.contains("name: eng"), "{groups}");
+
+    // Impersonation, email changes.
+    let as_ali = sh.wmill(&["user", "impersonate", "ali@example.com"]);
+    as_ali.fails(1, &["not found"]);
+    let token = sh
+        .wmill(&["user", "impersonate", "alice@example.com"])
+        .ok()
+        .trim()
+        .to_owned();
+    let who: UserInfo = sh
+        .wmill(&["workspace", "whoami", "--json", "--token", &token])
+        .json();
+    assert_eq!(who.email, "alice@example.com");
+    sh.wmill(&[
+        "user",
+        "change-email",
+        "alice@example.com",
+        "alice@new.example",
+    ])
+    .ok();
+    let who: UserInfo = sh
+        .wmill(&["workspace", "whoami", "--json", "--token", &alice])
+        .json();
+    assert_eq!(
+        (who.email.as_str(), who.username.as_str()),
+        ("alice@new.example", "ali")
+    );
+
+    // The workspace itself.
+    sh.wmill(&["workspace", "rename", "The admins"]).ok();
+    assert!(
+        sh.wmill(&["workspace", "settings"])
+            .ok()
+            .contains("admins (The admins)")
+    );
+    sh.wmill(&["workspace", "create", "tmp"]).ok();
+    sh.wmill(&["workspace", "delete", "tmp"])
+        .fails(2, &["--yes"]);
+    sh.wmill(&["workspace", "delete", "tmp", "--yes"]).ok();
+    sh.wmill(&["workspace", "archive", "--token", &alice])
+        .fails(1, &["admin"]);
+    sh.wmill(&["workspace", "archive"]).ok();
+    sh.wmill(&["workspace", "unarchive"]).ok();
+    sh.wmill(&["workspace", "leave", "--token", &alice]).ok();
+    sh.wmill(&["group", "list", "--token", &alice])
+        .fails(1, &["Unauthorized"]);
+    sh.wmill(&["user", "update", "alice@new.example", "--disable"])
+        .ok();
+    sh.wmill(&["workspace", "whoami", "--json", "--token", &alice])
+        .fails(1, &["Unauthorized"]);
+}
