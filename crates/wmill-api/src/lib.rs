@@ -460,13 +460,27 @@ pub struct CreateInstanceGroup {
 }
 
 /// Body of `POST /api/groups/update/{name}`. `instance_role`: `superadmin`, `devops`, or
-/// `user` or an empty string to clear it; absent or null leaves it as it is.
+/// `user`, an empty string or null to clear it; absent leaves it as it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct UpdateInstanceGroup {
     pub new_summary: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_role: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub instance_role: Option<Option<String>>,
+}
+
+/// A field that may be absent (`None`), null (`Some(None)`) or set.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Body of `POST /api/groups/adduser/{name}` and `POST /api/groups/removeuser/{name}`.
@@ -601,8 +615,7 @@ pub struct ExistsUsername {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ChangeWorkspaceName {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_name: Option<String>,
+    pub new_name: String,
 }
 
 /// Body of `POST /api/w/{w}/workspaces/edit_auto_invite`: with `operator` set, new accounts

@@ -138,7 +138,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .map_err(hint)?;
             let body = UpdateInstanceGroup {
                 new_summary: summary.or(current.summary).unwrap_or_default(),
-                instance_role: role,
+                instance_role: role.map(Some),
             };
             let message = client
                 .post(&format!("/groups/update/{}", seg(&name)), &body)

@@ -566,7 +566,7 @@ fn settings(ctx: &Ctx, cmd: Cmd) -> Result<()> {
         }
         Cmd::Rename { name } => {
             let body = ChangeWorkspaceName {
-                new_name: Some(name.clone()),
+                new_name: name.clone(),
             };
             (
                 "change_workspace_name",

@@ -212,6 +212,19 @@ impl Username {
         Ok(Username(s.to_string()))
     }
 
+    /// A username brought by an import (Windmill's export): what a person may choose, or
+    /// what the server derives (letters, digits and `_`, at most 60, a digit first too).
+    pub fn imported(s: &str) -> Result<Self> {
+        if s.is_empty() || s.len() > 60 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::BadRequest(format!(
+                "invalid username {}: use 1 to 60 letters, digits and underscores",
+                quote(s)
+            )));
+        }
+        Ok(Username(s.to_string()))
+    }
+
     /// The username derived from an email, before uniqueness: the local part with
     /// everything outside `[A-Za-z0-9_]` removed, `user` when nothing is left.
     pub fn base_from_email(email: &Email) -> String {

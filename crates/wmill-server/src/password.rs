@@ -305,19 +305,21 @@ fn matches(password: &[u8], expected: &PasswordHash, configured: Argon2Params) -
     hashed.is_ok() && Output::new(out).is_ok_and(|got| got == *want)
 }
 
-/// Most memory (KiB), iterations and lanes an imported hash may ask a login for: an import
-/// must not turn each login into a gigabyte allocation.
-const IMPORT_MAX: Argon2Params = Argon2Params {
-    m_cost: 262_144,
-    t_cost: 16,
-    p_cost: 16,
-};
-
 /// Checks a password hash brought by an import (Windmill's users export): an argon2 PHC
 /// string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`, argon2i and argon2d too) with a salt, a
 /// hash and costs a login can afford. A hash weaker than the configured costs is upgraded
 /// at the account's next login.
-pub fn check_imported(phc: &str) -> std::result::Result<(), String> {
+///
+/// An imported hash may cost a login at most twice the configured costs or Windmill's own
+/// (m=19456, t=2, p=1), whichever is more, and 4 lanes: every login attempt on the account,
+/// failed ones included, pays it, and a much slower verification would tell that the account
+/// exists.
+pub fn check_imported(phc: &str, configured: Argon2Params) -> std::result::Result<(), String> {
+    let max = Argon2Params {
+        m_cost: 2 * configured.m_cost.max(Argon2Params::OWASP.m_cost),
+        t_cost: 2 * configured.t_cost.max(Argon2Params::OWASP.t_cost),
+        p_cost: 4,
+    };
     let parsed = PasswordHash::new(phc).map_err(|_| {
         "it is not a PHC string such as $argon2id$v=19$m=19456,t=2,p=1$salt$hash".to_string()
     })?;
@@ -331,13 +333,11 @@ pub fn check_imported(phc: &str) -> std::result::Result<(), String> {
     if parsed.salt.is_none() || parsed.hash.is_none() {
         return Err("it has no salt or no hash".into());
     }
-    if params.m_cost() > IMPORT_MAX.m_cost
-        || params.t_cost() > IMPORT_MAX.t_cost
-        || params.p_cost() > IMPORT_MAX.p_cost
+    if params.m_cost() > max.m_cost || params.t_cost() > max.t_cost || params.p_cost() > max.p_cost
     {
         return Err(format!(
             "its costs exceed m={},t={},p={}",
-            IMPORT_MAX.m_cost, IMPORT_MAX.t_cost, IMPORT_MAX.p_cost
+            max.m_cost, max.t_cost, max.p_cost
         ));
     }
     Ok(())

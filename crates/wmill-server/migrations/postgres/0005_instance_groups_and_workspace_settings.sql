@@ -30,3 +30,11 @@ ALTER TABLE member ADD COLUMN via_instance_group TEXT;
 ALTER TABLE workspace ADD COLUMN auto_invite TEXT;
 ALTER TABLE workspace ADD COLUMN operator_settings TEXT;
 ALTER TABLE workspace ADD COLUMN archived BOOLEAN NOT NULL DEFAULT FALSE;
+-- The row every change of instance-group memberships locks first (one at a time).
+INSERT INTO meta (key, value) VALUES ('instance_group_lock', '') ON CONFLICT (key) DO NOTHING;
+-- Ids of deleted workspaces: never given again, so that a new workspace never shows the
+-- audit entries of an old one of the same id.
+CREATE TABLE deleted_workspace (
+    id         TEXT PRIMARY KEY,
+    deleted_at BIGINT NOT NULL
+);

@@ -10,7 +10,7 @@ use wmill_api::{
     OverwriteReport, RenameUser, UpdateInstanceGroup, UsernameInfo,
 };
 
-use super::extract::{Authed, Json, JsonList, Path, Query};
+use super::extract::{Authed, Json, JsonList, Path, Query, Superadmin};
 use super::{AppState, Text};
 use crate::error::Result;
 
@@ -158,7 +158,7 @@ async fn export_groups(
     responses((status = 200, body = OverwriteReport)))]
 async fn overwrite_groups(
     State(s): State<AppState>,
-    Authed(c): Authed,
+    Superadmin(c): Superadmin,
     Query(q): Query<OverwriteQuery>,
     JsonList(groups): JsonList<ExportedInstanceGroup>,
 ) -> Result<axum::Json<OverwriteReport>> {
@@ -194,7 +194,7 @@ async fn export_users(
         (status = 409, description = "It would leave no enabled superadmin", body = String, content_type = "text/plain")))]
 async fn overwrite_users(
     State(s): State<AppState>,
-    Authed(c): Authed,
+    Superadmin(c): Superadmin,
     Query(q): Query<OverwriteQuery>,
     JsonList(users): JsonList<ExportedUser>,
 ) -> Result<axum::Json<OverwriteReport>> {

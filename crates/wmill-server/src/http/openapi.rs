@@ -43,6 +43,10 @@ const INFALLIBLE: [(&str, &str); 4] = [
     ("get", "/api/auth/is_smtp_configured"),
 ];
 
+/// An argon2 PHC string as an import takes it (its costs are checked beyond what a pattern
+/// says: see `password::check_imported`).
+const PHC_PATTERN: &str = "^\\$argon2(id|i|d)\\$(v=(16|19)\\$)?m=[0-9]{1,6},t=[0-9]{1,2},p=[0-9]{1,2}\\$[A-Za-z0-9+/]{11,64}\\$[A-Za-z0-9+/]{16,128}$";
+
 fn int64() -> Value {
     json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX})
 }
@@ -91,6 +95,15 @@ fn parameter(name: &str, location: &str) -> Option<Value> {
         ("action_kind", "query") => {
             json!({"type": "string", "pattern": wmill_api::ACTION_KIND_PATTERN})
         }
+        ("archive_type", "query") => json!({"type": "string", "enum": ["zip"]}),
+        (
+            "include_users"
+            | "include_groups"
+            | "include_settings"
+            | "include_password_hash"
+            | "dry_run",
+            "query",
+        ) => json!({"type": "boolean"}),
         ("operations" | "exclude_operations", "query") => json!({
             "type": "string",
             "pattern": format!("^[^,]*(,[^,]*){{0,{}}}$", MAX_FILTER_LIST - 1),
@@ -134,6 +147,52 @@ fn property(schema: &str, name: &str, s: &Settings) -> Option<Value> {
             json!({"type": "string", "maxLength": 50, "pattern": GROUP_NAME_PATTERN})
         }
         ("CreateGroup" | "EditGroup", "summary") => text(1000),
+        ("CreateInstanceGroup" | "ExportedInstanceGroup", "name") => {
+            json!({"type": "string", "maxLength": 50, "pattern": GROUP_NAME_PATTERN})
+        }
+        ("CreateInstanceGroup" | "ExportedInstanceGroup", "summary") => text(1000),
+        ("UpdateInstanceGroup", "new_summary") => {
+            json!({"type": "string", "maxLength": 1000, "pattern": TEXT_PATTERN})
+        }
+        ("UpdateInstanceGroup" | "ExportedInstanceGroup", "instance_role") => json!({
+            "type": ["string", "null"],
+            "enum": ["superadmin", "devops", "user", "", null],
+        }),
+        ("ExportedInstanceGroup", "emails") => {
+            json!({"type": ["array", "null"], "items": email(), "maxItems": 10_000})
+        }
+        ("ExportedInstanceGroup", "id" | "scim_display_name" | "external_id") => text(255),
+        ("InstanceGroupMember" | "ExportedUser", "email") => email(),
+        ("ChangeEmail", "new_email") => email(),
+        ("ExportedUser", "password_hash") => json!({
+            "type": ["string", "null"],
+            "pattern": PHC_PATTERN,
+        }),
+        ("ExportedUser", "name" | "company") => text(255),
+        ("ExportedUser", "username") => {
+            json!({"type": ["string", "null"], "maxLength": 60, "pattern": "^[A-Za-z0-9_]*$"})
+        }
+        ("RenameUser", "new_username") => json!({
+            "type": "string",
+            "maxLength": 50,
+            "pattern": USERNAME_PATTERN,
+        }),
+        ("ChangeWorkspaceName", "new_name") => {
+            json!({"type": "string", "maxLength": 100, "pattern": WORKSPACE_NAME_PATTERN})
+        }
+        ("EditInstanceGroups", "groups") => json!({
+            "type": ["array", "null"],
+            "items": {"type": "string", "maxLength": 50, "pattern": GROUP_NAME_PATTERN},
+        }),
+        ("EditInstanceGroups", "roles") => json!({
+            "type": ["object", "null"],
+            "additionalProperties": {"type": "string", "enum": ["admin", "developer", "operator"]},
+        }),
+        ("AddAcl" | "RemoveAcl", "owner") => json!({
+            "type": "string",
+            "pattern": "^(u/[A-Za-z0-9_]{1,60}|g/[A-Za-z0-9_-]{1,50})$",
+        }),
+        ("ExistsUsername", "id") => json!({"type": "string"}),
         _ => return None,
     })
 }
@@ -246,6 +305,20 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
                 set(p, "schema", schema);
             }
         }
+    }
+    if key == ("post", "/api/w/{workspace}/workspaces/operator_settings")
+        && let Some(body) = op.pointer_mut("/requestBody/content/application~1json")
+    {
+        set(
+            body,
+            "schema",
+            json!({
+                "type": "object",
+                "maxProperties": 32,
+                "propertyNames": {"pattern": "^[a-z_]{1,64}$"},
+                "additionalProperties": {"type": "boolean"},
+            }),
+        );
     }
     let body = op.get("requestBody").is_some();
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {

@@ -192,7 +192,7 @@ async fn change_workspace_name(
     InWorkspace(m): InWorkspace,
     Json(req): Json<ChangeWorkspaceName>,
 ) -> Result<Text> {
-    Ok(Text(s.svc.change_workspace_name(&m, req.new_name).await?))
+    Ok(Text(s.svc.change_workspace_name(&m, &req.new_name).await?))
 }
 
 /// Archives the workspace (admin): it leaves its members' lists of workspaces.

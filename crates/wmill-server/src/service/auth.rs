@@ -335,7 +335,9 @@ impl Service {
         } else {
             Vec::new()
         };
-        groups.extend(self.store.instance_groups_of(&m.caller.email).await?);
+        if m.is_member && m.caller.pinned.is_none() && !m.caller.service_account {
+            groups.extend(self.store.instance_groups_of(&m.caller.email).await?);
+        }
         groups.sort();
         groups.dedup();
         Ok(UserInfo {

@@ -59,7 +59,8 @@ impl Service {
             .collect())
     }
 
-    /// Group names; with `only_member_of`, those of the caller.
+    /// Group names; with `only_member_of`, those of the caller. Instance groups are not
+    /// named to a token limited to one workspace.
     pub async fn list_group_names(
         &self,
         m: &Member,
@@ -80,7 +81,9 @@ impl Service {
                 offset.saturating_add(limit),
             )
             .await?;
-        if only_member_of {
+        if m.caller.pinned.is_some() || m.caller.service_account {
+            // Instance groups are not this token's business.
+        } else if only_member_of {
             names.extend(self.store.instance_groups_of(&m.caller.email).await?);
         } else {
             names.extend(
@@ -309,6 +312,12 @@ impl Service {
         write: Option<bool>,
     ) -> Result<String> {
         let name = GroupName::from_path(name)?;
+        if name.is_all() {
+            return Err(Error::Conflict(
+                "the group all is managed by the workspace itself: it has no owners to change"
+                    .into(),
+            ));
+        }
         let valid = match owner.split_once('/') {
             Some(("u", u)) => Username::existing(u).is_ok(),
             Some(("g", g)) => GroupName::parse(g).is_ok(),
@@ -365,7 +374,25 @@ impl Service {
         page: Option<i64>,
         per_page: Option<i64>,
     ) -> Result<Vec<GroupHistoryEntry>> {
+        // Who did what to a group is the audit log's: workspace admins, and the group's
+        // owners (who manage it), read it; operators only if they may see both.
+        self.operator_may(m, super::OperatorView::AuditLogs).await?;
+        let group = self.get_group(m, name).await?;
         let name = GroupName::from_path(name)?;
+        if !m.is_admin {
+            let mine = self
+                .store
+                .group_names(m.workspace.as_str(), Some(&m.username), 0, 100_000)
+                .await?;
+            let owns = group.extra_perms.iter().any(|(k, w)| {
+                *w && (k == &format!("u/{}", m.username)
+                    || k.strip_prefix("g/")
+                        .is_some_and(|g| mine.iter().any(|x| x == g)))
+            });
+            if !owns {
+                return Err(not_owner(m, &name));
+            }
+        }
         let (offset, limit) = paginate(page, per_page.or(Some(30)));
         let limit = limit.min(100);
         let mut out = Vec::new();

@@ -97,19 +97,35 @@ impl Service {
             .collect())
     }
 
-    /// Every instance group with the workspaces it feeds.
+    /// Every instance group with the workspaces it feeds (for a caller who is not a
+    /// superadmin, only the workspaces they belong to: no other workspace is named).
     pub async fn list_instance_groups_with_workspaces(
         &self,
         c: &Caller,
     ) -> Result<Vec<InstanceGroupWithWorkspaces>> {
         Self::may_read_instance_groups(c)?;
-        Ok(self
-            .store
-            .list_instance_groups()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        let groups = self.store.list_instance_groups().await?;
+        self.visible_workspaces(c, groups).await
+    }
+
+    async fn visible_workspaces(
+        &self,
+        c: &Caller,
+        mut groups: Vec<InstanceGroupRow>,
+    ) -> Result<Vec<InstanceGroupWithWorkspaces>> {
+        if !c.super_admin {
+            let mine: BTreeSet<String> = self
+                .store
+                .user_workspaces(&c.email)
+                .await?
+                .into_iter()
+                .map(|w| w.id)
+                .collect();
+            for g in &mut groups {
+                g.workspaces.retain(|(ws, _, _)| mine.contains(ws));
+            }
+        }
+        Ok(groups.into_iter().map(Into::into).collect())
     }
 
     /// One instance group.
@@ -120,10 +136,14 @@ impl Service {
     ) -> Result<InstanceGroupWithWorkspaces> {
         Self::may_read_instance_groups(c)?;
         let n = path_group(name)?;
-        self.store
+        let g = self
+            .store
             .instance_group(n.as_str())
             .await?
-            .map(Into::into)
+            .ok_or_else(|| group_not_found(name))?;
+        self.visible_workspaces(c, vec![g])
+            .await?
+            .pop()
             .ok_or_else(|| group_not_found(name))
     }
 
@@ -164,9 +184,13 @@ impl Service {
         c.require_superadmin()?;
         let n = path_group(name)?;
         let summary = text_field("new_summary", Some(req.new_summary), 1000)?;
-        let role = match req.instance_role.as_deref() {
+        let role = match &req.instance_role {
             None => None,
-            r => Some(instance_role(r)?),
+            Some(r) => {
+                // A role makes superadmins: more than the groups scope of the route.
+                c.require_scope("users:admin")?;
+                Some(instance_role(r.as_deref())?)
+            }
         };
         let mut audit = self.global_audit(
             c,
@@ -219,6 +243,13 @@ impl Service {
         c.require_superadmin()?;
         let n = path_group(name)?;
         let email = Email::parse(email)?;
+        // Joining or leaving a group with an instance role makes or unmakes a superadmin:
+        // more than the groups scope of the route.
+        if let Some(g) = self.store.instance_group(n.as_str()).await?
+            && g.instance_role.is_some()
+        {
+            c.require_scope("users:admin")?;
+        }
         let (op, verb) = if member {
             ("instance_group.adduser", "Added")
         } else {
@@ -277,12 +308,15 @@ impl Service {
         dry_run: bool,
     ) -> Result<OverwriteReport> {
         c.require_superadmin()?;
+        // It may give or take instance roles: more than the groups scope of the route.
+        c.require_scope("users:admin")?;
         if groups.len() > MAX_OVERWRITE_ROWS {
             return Err(Error::BadRequest(format!(
                 "at most {MAX_OVERWRITE_ROWS} groups in one overwrite"
             )));
         }
         let mut seen = BTreeSet::new();
+        let mut ids = BTreeSet::new();
         let mut rows = Vec::with_capacity(groups.len());
         for (i, g) in groups.into_iter().enumerate() {
             let at = |e: Error| {
@@ -296,6 +330,13 @@ impl Service {
             let name = GroupName::parse(&g.name).map_err(at)?;
             if !seen.insert(name.to_string()) {
                 return Err(at(Error::BadRequest("the name appears twice".into())));
+            }
+            if let Some(id) = &g.id
+                && !ids.insert(id.clone())
+            {
+                return Err(at(Error::BadRequest(
+                    "the id is given to another group too".into(),
+                )));
             }
             let mut emails = BTreeSet::new();
             for e in g.emails.clone().unwrap_or_default() {
@@ -373,13 +414,13 @@ impl Service {
                 return Err(at("the email appears twice".into()));
             }
             if let Some(h) = &u.password_hash {
-                crate::password::check_imported(h)
+                crate::password::check_imported(h, self.settings.argon2)
                     .map_err(|e| at(format!("password_hash: {e}")))?;
             }
             let username = match u.username.as_deref() {
                 None | Some("") => None,
                 Some(name) => Some(
-                    Username::parse(name)
+                    Username::imported(name)
                         .map_err(|e| at(e.message()))?
                         .to_string(),
                 ),

@@ -59,7 +59,8 @@ pub struct Caller {
     pub read_only: bool,
     /// The account is a service account.
     pub service_account: bool,
-    /// Devops through an instance group: reads what superadmins read.
+    /// Devops through an instance group (shown by whoami; this server gives it no rights of
+    /// its own yet).
     pub devops: bool,
     /// The account's profile, read with the token.
     pub name: Option<String>,

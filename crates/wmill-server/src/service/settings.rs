@@ -169,6 +169,14 @@ impl Service {
         req: EditInstanceGroups,
     ) -> Result<String> {
         m.require_admin()?;
+        // It adds and removes members: the users scope too, and not with a token limited to
+        // this workspace (it names instance groups).
+        m.caller.require_scope("users:write")?;
+        if m.caller.pinned.is_some() || m.caller.service_account {
+            return Err(Error::PermissionDenied(
+                "a token limited to one workspace cannot link instance groups".into(),
+            ));
+        }
         let roles = req.roles.unwrap_or_default();
         let mut links = BTreeMap::new();
         for g in req.groups.unwrap_or_default() {
@@ -246,13 +254,9 @@ impl Service {
     }
 
     /// Renames the workspace (its id stays).
-    pub async fn change_workspace_name(
-        &self,
-        m: &Member,
-        new_name: Option<String>,
-    ) -> Result<String> {
+    pub async fn change_workspace_name(&self, m: &Member, new_name: &str) -> Result<String> {
         m.require_admin()?;
-        let name = workspace_name(new_name.as_deref().unwrap_or_default())?;
+        let name = workspace_name(new_name)?;
         let mut audit = self.ws_audit(
             m,
             "workspaces.change_workspace_name",
@@ -359,13 +363,18 @@ impl Service {
 
     /// Whether a username is taken in a workspace (any signed-in account: Windmill's
     /// workspace creation form asks).
-    pub async fn username_exists(&self, _c: &Caller, ws: &str, username: &str) -> Result<bool> {
+    /// Only members of the workspace and superadmins learn anything: for anyone else every
+    /// answer is false, so that it tells nothing of other workspaces.
+    pub async fn username_exists(&self, c: &Caller, ws: &str, username: &str) -> Result<bool> {
         let (Ok(ws), Ok(u)) = (
             WorkspaceId::parse(ws),
             crate::domain::Username::existing(username),
         ) else {
             return Ok(false);
         };
+        if !c.super_admin && self.store.member(ws.as_str(), &c.email).await?.is_none() {
+            return Ok(false);
+        }
         Ok(self
             .store
             .member_by_username(ws.as_str(), u.as_str())

@@ -59,6 +59,10 @@ fn add_member_error(outcome: AddMember, email: &Email, ws: &str, given: Option<&
             given.unwrap_or("asked for")
         )),
         AddMember::NoWorkspace => Error::NotFound(format!("workspace {ws} not found")),
+        AddMember::IdRetired => Error::Conflict(format!(
+            "the id {ws} belonged to a deleted workspace and is not given again (its audit \
+             entries stay under it); pick another id"
+        )),
         AddMember::Added(_) => Error::internal("a successful membership was treated as a failure"),
     }
 }

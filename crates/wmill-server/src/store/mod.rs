@@ -602,6 +602,8 @@ pub enum AddMember {
     /// The email already has another username (it is the same in every workspace).
     HasUsername(String),
     NoWorkspace,
+    /// The id belonged to a deleted workspace: it is never given again.
+    IdRetired,
 }
 
 /// Changes to a membership.

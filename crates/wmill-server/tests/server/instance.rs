@@ -260,7 +260,7 @@ db_test!(
         let cases = [
             json!({"email": "not an email", "super_admin": false}),
             json!({"email": "keep@example.com", "super_admin": false}),
-            json!({"email": "x@example.com", "super_admin": false, "username": "9nope"}),
+            json!({"email": "x@example.com", "super_admin": false, "username": "no pe"}),
             json!({"email": "y@example.com", "super_admin": false, "password_hash": "$argon2id$v=19$m=9999999,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"}),
         ];
         for bad in cases {
@@ -347,7 +347,7 @@ db_test!(
         assert_eq!(acl, json!({}));
         let log = app.audit_all().await;
         assert!(log.iter().any(|e| e.operation == "acls.add" && e.resource.as_deref() == Some("group_/team")));
-        let history: Vec<Value> = app.get("/api/w/ws/groups_history/get/team", &other).await.parse();
+        let history: Vec<Value> = app.get("/api/w/ws/groups_history/get/team", &wsa).await.parse();
         assert!(history.iter().any(|h| h["change_type"] == "acls.remove" && h["member_affected"] == "u/oth"), "{history:?}");
         assert_eq!(history.first().unwrap()["changed_by"], "wsa");
     }
@@ -479,10 +479,10 @@ db_test!(
         assert_eq!(app.post("/api/workspaces/exists", &app.admin, json!({"id": "ws"})).await.body, "false");
         let entries_after = app.audit_all().await.iter().filter(|e| e.workspace_id == "ws").count();
         assert_eq!(entries_after, entries_before, "the audit log keeps them");
-        // The id can be used again, and inherits nothing.
-        app.create_workspace("ws").await;
-        let groups: Vec<wmill_api::Group> = app.get("/api/w/ws/groups/list", &app.admin).await.parse();
-        assert_eq!(groups.len(), 1);
+        // The id is never given again: a new workspace must not show the old one's entries.
+        app.post("/api/workspaces/create", &app.admin, json!({"id": "ws", "name": "Again"}))
+            .await
+            .assert_text_starts(409, "Conflict: the id ws belonged to a deleted workspace");
     }
 );
 
@@ -496,5 +496,125 @@ db_test!(
         let member = app.member_token("admins", "mem@example.com", false).await;
         app.post("/api/w/admins/workspaces/leave", &member, json!({})).await.assert_status(200);
         app.get("/api/w/admins/users/whoami", &member).await.assert_status(401);
+    }
+);
+
+db_test!(
+    /// A token whose scopes are groups only cannot make a superadmin through an instance
+    /// group, nor link groups to a workspace (which adds members) without the users scope.
+    async fn instance_roles_need_more_than_the_groups_scope(app) {
+        app.create_user("friend@example.com", false).await;
+        let groups_only = app.mint(&app.admin, json!({"scopes": ["groups:write", "groups:read"]})).await;
+        app.post("/api/groups/create", &groups_only, json!({"name": "plain"})).await.assert_status(200);
+        app.post("/api/groups/adduser/plain", &groups_only, json!({"email": "friend@example.com"})).await.assert_status(200);
+        let before = app.fingerprint().await;
+        app.post("/api/groups/update/plain", &groups_only, json!({"new_summary": "s", "instance_role": "superadmin"}))
+            .await
+            .assert_text(403, "Not authorized: this token lacks the scope users:admin");
+        app.post("/api/groups/overwrite", &groups_only, json!([{"name": "plain", "emails": ["friend@example.com"], "instance_role": "superadmin"}]))
+            .await
+            .assert_status(403);
+        assert_eq!(app.fingerprint().await, before);
+        // A group that has a role already: joining it needs users:admin too.
+        app.post("/api/groups/create", &app.admin, json!({"name": "roots"})).await.assert_status(200);
+        app.post("/api/groups/update/roots", &app.admin, json!({"new_summary": "s", "instance_role": "superadmin"})).await.assert_status(200);
+        app.post("/api/groups/adduser/roots", &groups_only, json!({"email": "friend@example.com"})).await.assert_status(403);
+        let friend = app.login("friend@example.com", PASSWORD).await;
+        app.get("/api/users/list_as_super_admin", &friend).await.assert_status(401);
+        // workspaces:write alone does not link groups (members come with them).
+        let ws_only = app.mint(&app.admin, json!({"scopes": ["workspaces:write"]})).await;
+        app.post("/api/w/admins/workspaces/edit_instance_groups", &ws_only, json!({"groups": ["plain"]}))
+            .await
+            .assert_text(403, "Not authorized: this token lacks the scope users:write");
+        // null clears a role (a revocation sent that way is one).
+        app.post("/api/groups/adduser/roots", &app.admin, json!({"email": "friend@example.com"})).await.assert_status(200);
+        app.get("/api/users/list_as_super_admin", &friend).await.assert_status(200);
+        app.post("/api/groups/update/roots", &app.admin, json!({"new_summary": "s", "instance_role": null})).await.assert_status(200);
+        app.get("/api/users/list_as_super_admin", &friend).await.assert_status(401);
+        // A big body from someone who may not overwrite is refused before it is read.
+        let member = app.member_token("admins", "mem@example.com", false).await;
+        let big = Value::Array(vec![json!(0); 2_000_000]);
+        app.post("/api/users/overwrite", &member, big).await.assert_status(401);
+    }
+);
+
+db_test!(
+    /// Auto-invite never blocks an account: an email that is a member already is left as it
+    /// is; an import may create an account for an email that has a username already, and
+    /// keeps derived usernames such as `07`.
+    async fn accounts_are_created_whatever_waits_for_them(app) {
+        app.create_workspace("ws").await;
+        let wsa = app.member_token("ws", "wsa@example.com", true).await;
+        app.post("/api/w/ws/workspaces/add_user", &wsa, json!({"email": "early@example.com", "is_admin": false, "operator": false}))
+            .await
+            .assert_status(201);
+        app.post("/api/w/ws/workspaces/edit_auto_invite", &wsa, json!({"operator": true, "invite_all": true, "auto_add": true})).await.assert_status(200);
+        app.create_user("early@example.com", false).await;
+        let users: Vec<User> = app.get("/api/w/ws/users/list", &wsa).await.parse();
+        let early = users.iter().find(|u| u.email == "early@example.com").unwrap();
+        assert!(!early.operator, "the membership made before stays as it was");
+        // An import for an email with a username and no account, and a derived username.
+        app.post("/api/w/ws/workspaces/add_user", &wsa, json!({"email": "later@example.com", "is_admin": false, "operator": false}))
+            .await
+            .assert_status(201);
+        app.post("/api/w/ws/workspaces/add_user", &wsa, json!({"email": "07@example.com", "is_admin": false, "operator": false}))
+            .await
+            .assert_status(201);
+        app.create_user("07@example.com", false).await;
+        let mut users: Vec<ExportedUser> = app.get("/api/users/export", &app.admin).await.parse();
+        assert!(users.iter().any(|u| u.username.as_deref() == Some("07")));
+        users.push(ExportedUser {
+            email: "later@example.com".into(),
+            password_hash: None,
+            super_admin: false,
+            verified: true,
+            name: None,
+            company: None,
+            first_time_user: true,
+            username: Some("later".into()),
+        });
+        let r: OverwriteReport = app.post("/api/users/overwrite", &app.admin, serde_json::to_value(&users).unwrap()).await.parse();
+        assert_eq!(r.created, vec!["later@example.com".to_string()]);
+        // Superadmins who cannot sign in do not count: the overwrite would lock everyone out.
+        let locked: Vec<ExportedUser> = users
+            .iter()
+            .map(|u| ExportedUser { password_hash: None, super_admin: u.email == "later@example.com", ..u.clone() })
+            .collect();
+        app.post("/api/users/overwrite", &app.admin, serde_json::to_value(&locked).unwrap())
+            .await
+            .assert_text_starts(409, "Conflict: the overwrite would leave the instance without an enabled superadmin who has a password");
+    }
+);
+
+db_test!(
+    /// A group leaving its role behind never demotes the workspace's last admin; a group's
+    /// history is for admins and owners; `all` has no owners to change; whether a username
+    /// is taken is told only to members.
+    async fn smaller_rules_hold(app) {
+        app.create_user("boss@example.com", false).await;
+        app.post("/api/groups/create", &app.admin, json!({"name": "bosses"})).await.assert_status(200);
+        app.post("/api/groups/adduser/bosses", &app.admin, json!({"email": "boss@example.com"})).await.assert_status(200);
+        app.post("/api/workspaces/create", &app.admin, json!({"id": "solo", "name": "Solo"})).await.assert_status(200);
+        app.post("/api/w/solo/workspaces/edit_instance_groups", &app.admin, json!({"groups": ["bosses"], "roles": {"bosses": "admin"}}))
+            .await
+            .assert_status(200);
+        app.post("/api/w/solo/workspaces/leave", &app.admin, json!({})).await.assert_status(200);
+        app.post("/api/w/solo/workspaces/edit_instance_groups", &app.admin, json!({"groups": ["bosses"], "roles": {"bosses": "operator"}}))
+            .await
+            .assert_status(200);
+        let boss = app.login("boss@example.com", PASSWORD).await;
+        let who: UserInfo = app.get("/api/w/solo/users/whoami", &boss).await.parse();
+        assert!(who.is_admin, "the last admin stays admin");
+        // History.
+        app.create_workspace("ws").await;
+        let owner = app.member_token("ws", "own@example.com", false).await;
+        let other = app.member_token("ws", "oth@example.com", false).await;
+        app.post("/api/w/ws/groups/create", &owner, json!({"name": "team"})).await.assert_status(200);
+        app.get("/api/w/ws/groups_history/get/team", &owner).await.assert_status(200);
+        app.get("/api/w/ws/groups_history/get/team", &other).await.assert_status(403);
+        app.post("/api/w/ws/acls/add/group_/all", &app.admin, json!({"owner": "u/oth", "write": true})).await.assert_status(409);
+        // exists_username.
+        assert_eq!(app.post("/api/workspaces/exists_username", &boss, json!({"id": "ws", "username": "own"})).await.body, "false");
+        assert_eq!(app.post("/api/workspaces/exists_username", &other, json!({"id": "ws", "username": "own"})).await.body, "true");
     }
 );

@@ -720,7 +720,7 @@ pub(crate) fn rows() -> Vec<Row> {
             "GET",
             "/api/w/{workspace}/groups_history/get/{name}",
             Authed,
-            [200; 3],
+            [403, 200, 200],
             |_, _| simple("GET", "/api/w/ws/groups_history/get/all", None),
         ),
         // ----- workspace settings and lifecycle -----

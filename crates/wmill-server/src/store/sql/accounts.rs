@@ -107,7 +107,13 @@ macro_rules! auto_add {
             let applies = cfg.enabled == Some(true)
                 && cfg.mode.as_deref() == Some("add")
                 && cfg.domain.as_deref().is_none_or(|d| d == "*" || d == domain);
-            if !applies {
+            let already: Option<String> =
+                sqlx::query_scalar("SELECT username FROM member WHERE workspace_id = $1 AND email = $2")
+                    .bind(&ws)
+                    .bind(email)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            if !applies || already.is_some() {
                 continue;
             }
             let base = crate::domain::Username::base_from_address(email);
@@ -158,15 +164,18 @@ impl AccountStore for SqlStore {
     }
 
     async fn list_accounts(&self, offset: i64, limit: i64) -> StoreResult<Vec<AccountRow>> {
-        read!(self, |c| Ok(sqlx::query_as::<_, AccountRow>(
+        read!(self, |c| {
+            Ok(sqlx::query_as::<_, AccountRow>(
             AssertSqlSafe(format!(
-                "SELECT {ACCOUNT_COLUMNS} ORDER BY a.super_admin DESC, a.email LIMIT $1 OFFSET $2"
+                "SELECT {ACCOUNT_COLUMNS} ORDER BY (a.super_admin = TRUE OR {}) DESC, a.email LIMIT $1 OFFSET $2",
+                via_group!("a", "superadmin")
             ))
         )
         .bind(limit)
         .bind(offset)
         .fetch_all(c)
-        .await?))
+        .await?)
+        })
     }
 
     async fn create_account(&self, a: NewAccount, audit: NewAudit) -> StoreResult<()> {
@@ -353,10 +362,18 @@ impl AccountStore for SqlStore {
                     )));
                 }
             }
+            // Someone must be able to sign in as a superadmin afterwards: enabled, with a
+            // password (the one given, or the one kept).
             let mut superadmins = 0;
             for u in &users {
                 let disabled = current.get(&u.email).is_some_and(|c| c.5);
-                if u.super_admin && !disabled {
+                let kept = current.get(&u.email).map(|c| c.0.as_str());
+                let usable = u
+                    .password_hash
+                    .as_deref()
+                    .or(kept)
+                    .is_some_and(|h| h.starts_with('$'));
+                if u.super_admin && !disabled && usable {
                     superadmins += 1;
                 }
                 match current.get(&u.email) {
@@ -378,7 +395,7 @@ impl AccountStore for SqlStore {
             }
             if superadmins == 0 {
                 return Ok(Err(
-                    "the overwrite would leave the instance without an enabled superadmin".into(),
+                    "the overwrite would leave the instance without an enabled superadmin who has a password".into(),
                 ));
             }
             if dry_run {
@@ -408,12 +425,24 @@ impl AccountStore for SqlStore {
                     .bind(u.created_at)
                     .execute(&mut *tx)
                     .await?;
-                    if let Some(name) = &u.username {
-                        sqlx::query("INSERT INTO username (email, username) VALUES ($1, $2)")
+                    // An email may have a username already (a member before its account).
+                    let had: Option<String> =
+                        sqlx::query_scalar("SELECT username FROM username WHERE email = $1")
                             .bind(&u.email)
-                            .bind(name)
-                            .execute(&mut *tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
+                    match (had, &u.username) {
+                        (Some(old), Some(new)) if &old != new => {
+                            rename_rows!(tx, &u.email, &old, new)
+                        }
+                        (None, Some(new)) => {
+                            sqlx::query("INSERT INTO username (email, username) VALUES ($1, $2)")
+                                .bind(&u.email)
+                                .bind(new)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        _ => {}
                     }
                     auto_add!(tx, &u.email, u.created_at, audit);
                 } else if report.updated.contains(&u.email) {
@@ -546,8 +575,14 @@ impl AccountStore for SqlStore {
                 .bind(new_email)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM login_throttle WHERE email = $1")
+            sqlx::query("DELETE FROM login_throttle WHERE email = $1 OR email = $2")
                 .bind(email)
+                .bind(new_email)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE token SET minted_by = $2 WHERE minted_by = $1")
+                .bind(email)
+                .bind(new_email)
                 .execute(&mut *tx)
                 .await?;
             insert_audit!(tx, audit);

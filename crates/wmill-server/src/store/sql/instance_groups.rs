@@ -31,17 +31,25 @@ fn flags(role: &str) -> (bool, bool) {
 }
 
 /// Recomputes the workspace memberships instance groups make (see the module
-/// documentation), writing one audit entry per membership added, changed or removed,
-/// modelled on `$audit`.
+/// documentation) for workspace `$ws` and account `$email` (`None`: all of them), writing one
+/// audit entry per membership added, changed or removed, modelled on `$audit`. Changes of
+/// these memberships take one lock row first, so that two never interleave.
 macro_rules! sync_group_memberships {
-    ($tx:ident, $audit:expr, $now:expr) => {{
+    ($tx:ident, $audit:expr, $now:expr, $ws:expr, $email:expr) => {{
         let template: &NewAudit = &$audit;
         let now: Micros = $now;
+        let (only_ws, only_email): (Option<&str>, Option<&str>) = ($ws, $email);
+        sqlx::query("UPDATE meta SET value = value WHERE key = 'instance_group_lock'")
+            .execute(&mut *$tx)
+            .await?;
         let wanted: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT l.workspace_id, gm.email, l.group_name, l.role FROM workspace_instance_group l \
              JOIN instance_group_member gm ON gm.group_name = l.group_name \
-             JOIN account a ON a.email = gm.email WHERE a.service_account = FALSE",
+             JOIN account a ON a.email = gm.email WHERE a.service_account = FALSE \
+             AND ($1 IS NULL OR l.workspace_id = $1) AND ($2 IS NULL OR gm.email = $2)",
         )
+        .bind(only_ws)
+        .bind(only_email)
         .fetch_all(&mut *$tx)
         .await?;
         // (workspace, email) → (group, role) of the highest role, then the first group name.
@@ -54,10 +62,13 @@ macro_rules! sync_group_memberships {
         }
         let current: Vec<(String, String, String, Option<String>, bool, bool, bool)> = sqlx::query_as(
             "SELECT m.workspace_id, m.username, m.email, m.via_instance_group, m.is_admin, m.operator, m.disabled \
-             FROM member m WHERE m.via_instance_group IS NOT NULL OR EXISTS (SELECT 1 FROM workspace_instance_group l \
+             FROM member m WHERE ($1 IS NULL OR m.workspace_id = $1) AND ($2 IS NULL OR m.email = $2) \
+             AND (m.via_instance_group IS NOT NULL OR EXISTS (SELECT 1 FROM workspace_instance_group l \
              JOIN instance_group_member gm ON gm.group_name = l.group_name \
-             WHERE l.workspace_id = m.workspace_id AND gm.email = m.email)",
+             WHERE l.workspace_id = m.workspace_id AND gm.email = m.email))",
         )
+        .bind(only_ws)
+        .bind(only_email)
         .fetch_all(&mut *$tx)
         .await?;
         let mut have: HashMap<(String, String), (String, Option<String>, bool, bool, bool)> = current
@@ -73,6 +84,20 @@ macro_rules! sync_group_memberships {
             a.parameters = Some(params);
             a
         };
+        // Whether `$username` is the only enabled admin of `$ws` (read inside the transaction).
+        macro_rules! only_admin {
+            ($w:expr, $u:expr) => {{
+                let others: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM member WHERE workspace_id = $1 AND username <> $2 \
+                     AND is_admin = TRUE AND disabled = FALSE",
+                )
+                .bind($w)
+                .bind($u)
+                .fetch_one(&mut *$tx)
+                .await?;
+                others == 0
+            }};
+        }
         for ((ws, email), (group, role)) in &want {
             let (is_admin, operator) = flags(role);
             match have.remove(&(ws.clone(), email.clone())) {
@@ -103,24 +128,38 @@ macro_rules! sync_group_memberships {
                 }
                 // Added directly: the group changes nothing.
                 Some((_, None, ..)) => {}
-                Some((username, Some(via), was_admin, was_operator, _)) => {
-                    if &via != group || was_admin != is_admin || was_operator != operator {
-                        sqlx::query(
-                            "UPDATE member SET via_instance_group = $3, is_admin = $4, operator = $5 \
-                             WHERE workspace_id = $1 AND username = $2",
-                        )
-                        .bind(ws)
-                        .bind(&username)
-                        .bind(group)
-                        .bind(is_admin)
-                        .bind(operator)
-                        .execute(&mut *$tx)
-                        .await?;
+                Some((username, Some(via), was_admin, was_operator, disabled)) => {
+                    if &via == group && was_admin == is_admin && was_operator == operator {
+                        continue;
+                    }
+                    if was_admin && !is_admin && !disabled && only_admin!(ws, &username) {
+                        // Never the workspace's last admin: kept, as a direct admin.
+                        sqlx::query("UPDATE member SET via_instance_group = NULL WHERE workspace_id = $1 AND username = $2")
+                            .bind(ws)
+                            .bind(&username)
+                            .execute(&mut *$tx)
+                            .await?;
                         let a = entry(ws, "users.update", ActionKind::Update, &username, serde_json::json!({
-                            "role": role, "via_instance_group": group,
+                            "kept": "the workspace's last admin stays admin, as a direct member",
                         }));
                         insert_audit!($tx, a);
+                        continue;
                     }
+                    sqlx::query(
+                        "UPDATE member SET via_instance_group = $3, is_admin = $4, operator = $5 \
+                         WHERE workspace_id = $1 AND username = $2",
+                    )
+                    .bind(ws)
+                    .bind(&username)
+                    .bind(group)
+                    .bind(is_admin)
+                    .bind(operator)
+                    .execute(&mut *$tx)
+                    .await?;
+                    let a = entry(ws, "users.update", ActionKind::Update, &username, serde_json::json!({
+                        "role": role, "via_instance_group": group,
+                    }));
+                    insert_audit!($tx, a);
                 }
             }
         }
@@ -131,15 +170,7 @@ macro_rules! sync_group_memberships {
             .collect();
         leaving.sort();
         for (ws, username, email, is_admin, disabled) in leaving {
-            let others: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM member WHERE workspace_id = $1 AND username <> $2 \
-                 AND is_admin = TRUE AND disabled = FALSE",
-            )
-            .bind(&ws)
-            .bind(&username)
-            .fetch_one(&mut *$tx)
-            .await?;
-            if is_admin && !disabled && others == 0 {
+            if is_admin && !disabled && only_admin!(&ws, &username) {
                 sqlx::query("UPDATE member SET via_instance_group = NULL WHERE workspace_id = $1 AND username = $2")
                     .bind(&ws)
                     .bind(&username)
@@ -355,7 +386,7 @@ impl InstanceGroupStore for SqlStore {
                 .bind(name)
                 .execute(&mut *tx)
                 .await?;
-            sync_group_memberships!(tx, audit, now);
+            sync_group_memberships!(tx, audit, now, None, None);
             end_orphaned_impersonations!(tx);
             true
         })
@@ -404,7 +435,7 @@ impl InstanceGroupStore for SqlStore {
                 return Ok(InstanceGroupChange::Unchanged);
             }
             insert_audit!(tx, audit);
-            sync_group_memberships!(tx, audit, created_at);
+            sync_group_memberships!(tx, audit, created_at, None, Some(email));
             if !member {
                 end_orphaned_impersonations!(tx);
             }
@@ -419,8 +450,10 @@ impl InstanceGroupStore for SqlStore {
         created_at: Micros,
         audit: NewAudit,
     ) -> StoreResult<Result<OverwriteReport, String>> {
-        let current = self.read_instance_groups(None).await?;
         write_tx!(self, |tx| {
+            sqlx::query("UPDATE meta SET value = value WHERE key = 'instance_group_lock'")
+                .execute(&mut *tx)
+                .await?;
             // Read again under the transaction: what is compared is what is changed.
             let mut existing: BTreeMap<
                 String,
@@ -455,10 +488,15 @@ impl InstanceGroupStore for SqlStore {
                     )));
                 }
             }
-            let members_now: BTreeMap<&str, &Vec<String>> = current
-                .iter()
-                .map(|g| (g.name.as_str(), &g.emails))
-                .collect();
+            // Members as sets: compared by value, whatever order each database sorts in.
+            let pairs: Vec<(String, String)> =
+                sqlx::query_as("SELECT group_name, email FROM instance_group_member")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut members_now: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (g, e) in pairs {
+                members_now.entry(g).or_default().insert(e);
+            }
             let mut report = OverwriteReport {
                 dry_run,
                 ..Default::default()
@@ -478,9 +516,9 @@ impl InstanceGroupStore for SqlStore {
                         // An id not given keeps the one stored.
                         let same_head = (g.id.is_none() || g.id == h.0)
                             && (&head.1, &head.2, &head.3, &head.4) == (&h.1, &h.2, &h.3, &h.4);
-                        let same_members = members_now
-                            .get(g.name.as_str())
-                            .is_some_and(|m| **m == g.emails);
+                        let wanted_members: BTreeSet<String> = g.emails.iter().cloned().collect();
+                        let same_members =
+                            members_now.get(&g.name).cloned().unwrap_or_default() == wanted_members;
                         if same_head && same_members {
                             report.unchanged += 1;
                         } else {
@@ -554,7 +592,7 @@ impl InstanceGroupStore for SqlStore {
                 "created": report.created, "updated": report.updated, "deleted": report.deleted,
             }));
             insert_audit!(tx, a);
-            sync_group_memberships!(tx, audit, created_at);
+            sync_group_memberships!(tx, audit, created_at, None, None);
             end_orphaned_impersonations!(tx);
             Ok(report)
         })
@@ -599,7 +637,7 @@ impl InstanceGroupStore for SqlStore {
                     .await?;
             }
             insert_audit!(tx, audit);
-            sync_group_memberships!(tx, audit, created_at);
+            sync_group_memberships!(tx, audit, created_at, Some(ws), None);
             Ok(())
         })
     }

@@ -58,6 +58,14 @@ impl WorkspaceStore for SqlStore {
         audit: NewAudit,
     ) -> StoreResult<AddMember> {
         write_tx!(self, |tx| {
+            let retired: Option<String> =
+                sqlx::query_scalar("SELECT id FROM deleted_workspace WHERE id = $1")
+                    .bind(&ws.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if retired.is_some() {
+                return Ok(AddMember::IdRetired);
+            }
             sqlx::query("INSERT INTO workspace (id, name, owner) VALUES ($1, $2, $3)")
                 .bind(&ws.id)
                 .bind(&ws.name)
@@ -448,6 +456,11 @@ impl WorkspaceStore for SqlStore {
                 .await?;
             sqlx::query("DELETE FROM workspace WHERE id = $1")
                 .bind(ws)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO deleted_workspace (id, deleted_at) VALUES ($1, $2)")
+                .bind(ws)
+                .bind(audit.timestamp)
                 .execute(&mut *tx)
                 .await?;
             for email in &emails {
