@@ -1389,6 +1389,7 @@ fn sync_pull_edit_push_pull(postgres: bool) {
             "--yes",
             "--include-users",
             "--include-groups",
+            "--include-settings",
             "-i",
             "users/**,groups/**",
         ])
@@ -1403,10 +1404,20 @@ fn sync_pull_edit_push_pull(postgres: bool) {
         "{devs}"
     );
     assert!(!cwd.join("groups/all.group.yaml").exists());
+    let settings = std::fs::read_to_string(cwd.join("settings.yaml")).unwrap();
+    assert!(settings.contains("name: "), "{settings}");
     // The edit: carol joins as an operator; devs gets her and another summary.
     std::fs::write(
         cwd.join("users/carol@example.com.user.yaml"),
         "disabled: false\nrole: operator\nusername: carol\n",
+    )
+    .unwrap();
+    // Auto-invite on, and what operators see.
+    std::fs::write(
+        cwd.join("settings.yaml"),
+        format!(
+            "{settings}auto_invite:\n  enabled: true\n  mode: add\n  operator: true\noperator_settings:\n  groups: false\n  audit_logs: true\n"
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -1420,6 +1431,14 @@ fn sync_pull_edit_push_pull(postgres: bool) {
     let g: Group = server.get(&format!("/api/w/{WS}/groups/get/devs"));
     assert_eq!(g.summary.as_deref(), Some("Developers and operators"));
     assert_eq!(g.members, vec!["admin", "alice", "carol"]);
+    let ws: wmill_api::WorkspaceSettings =
+        server.get(&format!("/api/w/{WS}/workspaces/get_settings"));
+    let ai = ws.auto_invite.expect("auto-invite set by the push");
+    assert_eq!(
+        (ai.enabled, ai.operator, ai.mode.as_deref()),
+        (Some(true), Some(true), Some("add"))
+    );
+    assert_eq!(ws.operator_settings.unwrap().get("groups"), Some(&false));
     let again = sync("pull");
     let out = format!("{}{}", again.ok(), again.stderr);
     assert!(out.contains("0 changes to apply"), "{again:#?}");

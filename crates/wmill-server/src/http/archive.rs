@@ -43,3 +43,57 @@ pub fn zip(files: &SyncFiles) -> Result<Vec<u8>, String> {
         .map(Cursor::into_inner)
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::SyncFiles;
+
+    #[test]
+    fn names_that_could_leave_the_folder_are_not_files() {
+        for bad in ["", ".hidden", "../x", "a/b", "a\\b", "nul\0", "line\nbreak"] {
+            assert!(!safe(bad), "{bad:?}");
+        }
+        assert!(safe("alice@example.com"));
+    }
+
+    #[test]
+    fn the_archive_has_only_files_and_no_unsafe_name() {
+        use crate::service::{SyncGroup, SyncUser};
+        let user = |email: &str| SyncUser {
+            email: email.into(),
+            disabled: false,
+            role: "developer",
+            username: "u".into(),
+        };
+        let files = SyncFiles {
+            users: vec![
+                user("a@example.com"),
+                user("../../etc/passwd@x.y"),
+                user("a/b@example.com"),
+            ],
+            groups: vec![SyncGroup {
+                name: "devs".into(),
+                summary: None,
+                admins: vec![],
+                members: vec!["u/u".into()],
+            }],
+            settings: Some(serde_json::json!({"name": "W"})),
+        };
+        let bytes = zip(&files).unwrap();
+        let mut archive = ::zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut names: Vec<String> = archive.file_names().map(String::from).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "groups/devs.group.json",
+                "settings.json",
+                "users/a@example.com.user.json"
+            ]
+        );
+        for i in 0..archive.len() {
+            assert!(!archive.by_index(i).unwrap().is_dir());
+        }
+    }
+}

@@ -18,7 +18,7 @@ use wmill_api::ActionKind;
 
 pub use auth::LoginOutcome;
 pub use instance::MAX_OVERWRITE_ROWS;
-pub use settings::{OperatorView, SyncFiles};
+pub use settings::{OperatorView, SyncFiles, SyncGroup, SyncUser};
 
 use crate::clock::{Clock, Micros};
 use crate::config::Settings;
