@@ -188,6 +188,67 @@ impl Settings {
     }
 }
 
+/// The configuration summary printed on stderr at start (as `vault server` does): where the
+/// database is (`database`, as [`DbTarget::describe`](crate::store::sql::DbTarget::describe)
+/// gives it, never with a password), the address really listened on, and the policy knobs
+/// an operator most often wants to check. One aligned `label: value` line each.
+pub fn summary(
+    cli: &Cli,
+    settings: &Settings,
+    database: &str,
+    listen: std::net::SocketAddr,
+) -> String {
+    let a = &settings.argon2;
+    let lines = [
+        ("database", database.to_string()),
+        ("listen", format!("http://{listen}")),
+        ("data folder", cli.data_dir.display().to_string()),
+        (
+            "argon2id cost",
+            format!("m={} KiB, t={}, p={}", a.m_cost, a.t_cost, a.p_cost),
+        ),
+        (
+            "lockout",
+            format!(
+                "{} failed logins in a row lock an account for {} s",
+                settings.lockout_threshold.max(1),
+                settings.lockout.as_secs()
+            ),
+        ),
+        (
+            "logins per IP",
+            format!("{} a minute", settings.login_per_ip_per_minute),
+        ),
+        (
+            "session TTL",
+            format!("{} s", settings.session_ttl.as_secs()),
+        ),
+    ];
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = format!(
+        "wmill-server {} configuration:\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (k, v) in lines {
+        out.push_str(&format!("  {k:>width$}: {v}\n"));
+    }
+    out
+}
+
+/// The tracing filter directives for a `RUST_LOG` value (`None` or blank: `info`). sqlx
+/// writes every statement at debug level under the target `sqlx::query`: that stays off
+/// (slow-statement warnings stay on) unless the value names sqlx, so that
+/// `RUST_LOG=debug` or `wmill_server=debug` shows requests, not queries.
+pub fn log_directives(rust_log: Option<&str>) -> String {
+    let given = rust_log.map(str::trim).filter(|v| !v.is_empty());
+    let base = given.unwrap_or("info");
+    if base.contains("sqlx") {
+        base.to_string()
+    } else {
+        format!("{base},sqlx::query=warn")
+    }
+}
+
 /// `scheme://host[:port]` of a URL, lowercased, without a default port.
 pub fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.trim().split_once("://")?;
@@ -224,6 +285,57 @@ mod tests {
         );
         assert_eq!(origin_of("ftp://h"), None);
         assert_eq!(origin_of("null"), None);
+    }
+
+    #[test]
+    fn sqlx_queries_are_logged_only_when_asked() {
+        assert_eq!(log_directives(None), "info,sqlx::query=warn");
+        assert_eq!(log_directives(Some("  ")), "info,sqlx::query=warn");
+        assert_eq!(log_directives(Some("debug")), "debug,sqlx::query=warn");
+        assert_eq!(
+            log_directives(Some("wmill_server=debug")),
+            "wmill_server=debug,sqlx::query=warn"
+        );
+        assert_eq!(log_directives(Some("info,sqlx=debug")), "info,sqlx=debug");
+    }
+
+    #[test]
+    fn the_summary_is_aligned_and_complete() {
+        let cli = Cli::parse_from([
+            "wmill-server",
+            "--data-dir",
+            "/srv/wmill",
+            "--lockout-threshold",
+            "5",
+            "--lockout-secs",
+            "60",
+            "--login-per-ip-per-minute",
+            "30",
+            "--session-ttl-secs",
+            "3600",
+        ]);
+        let settings = Settings::from_cli(&cli);
+        let text = summary(
+            &cli,
+            &settings,
+            "SQLite at /srv/wmill/wmill.db",
+            "127.0.0.1:8000".parse().unwrap(),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("wmill-server "), "{text}");
+        for want in [
+            "database: SQLite at /srv/wmill/wmill.db",
+            "listen: http://127.0.0.1:8000",
+            "data folder: /srv/wmill",
+            "argon2id cost: m=19456 KiB, t=2, p=1",
+            "lockout: 5 failed logins in a row lock an account for 60 s",
+            "logins per IP: 30 a minute",
+            "session TTL: 3600 s",
+        ] {
+            assert!(lines.iter().any(|l| l.ends_with(want)), "{want}: {text}");
+        }
+        let colons: Vec<usize> = lines[1..].iter().map(|l| l.find(": ").unwrap()).collect();
+        assert!(colons.windows(2).all(|w| w[0] == w[1]), "aligned: {text}");
     }
 
     #[test]

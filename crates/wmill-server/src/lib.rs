@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod listen;
 pub mod password;
 pub mod scope;
 pub mod service;
@@ -91,7 +92,9 @@ async fn bootstrap(svc: &Service, cli: &Cli) -> Result<(), String> {
         tracing::info!(email = %cli.admin_email, "created the first superadmin and workspace 'admins'");
         if generated {
             println!(
-                "initial superadmin {} has password {password} (also in {}; change it with 'wmill' or POST /api/users/setpassword)",
+                "initial superadmin {} has password {password} (also in {}; change it with \
+                 'wmill user set-password' once 'wmill workspace add' has signed you in, or \
+                 POST /api/users/setpassword)",
                 cli.admin_email,
                 final_path.display()
             );
@@ -146,12 +149,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
     let target = DbTarget::parse(&url).map_err(|e| format!("--database-url: {e}"))?;
     // The port first: a clash must create nothing.
-    let listener = tokio::net::TcpListener::bind(&cli.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
+    let listener = listen::bind(&cli.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     files::private_dir(&cli.data_dir)?;
-    tracing::info!("database: {}", target.describe(&cli.data_dir));
+    eprint!(
+        "{}",
+        config::summary(&cli, &settings, &target.describe(&cli.data_dir), addr)
+    );
     let db = DbOptions {
         url,
         max_connections: cli.db_max_connections,
@@ -159,6 +163,17 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         acquire_timeout: Duration::from_secs(5),
     };
     let store = Arc::new(SqlStore::connect(&db, &cli.data_dir).await?);
+    let schema = store.schema();
+    if schema.applied.is_empty() {
+        tracing::info!("database schema up to date at version {}", schema.version);
+    } else {
+        let names: Vec<&str> = schema.applied.iter().map(|(_, n)| n.as_str()).collect();
+        tracing::info!(
+            "applied migrations {}: database schema now at version {}",
+            names.join(", "),
+            schema.version
+        );
+    }
     let flush_every = settings.last_used_flush;
     let serve_opts = http::serve::ServeOptions {
         header_timeout: Duration::from_secs(cli.header_timeout_secs.max(1)),
@@ -183,6 +198,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 if let Err(e) = svc.sweep_login_throttle().await {
                     tracing::warn!("cannot forget old failed logins: {e}");
                 }
+                svc.report_refused_logins();
             }
         })
     };

@@ -4,13 +4,20 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use wmill_server::config::log_directives;
 
 fn main() -> std::process::ExitCode {
     let cli = wmill_server::config::Cli::parse();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = match EnvFilter::try_new(log_directives(rust_log.as_deref())) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("warning: RUST_LOG is not understood ({e}); logging at info level");
+            EnvFilter::new(log_directives(None))
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();

@@ -1,13 +1,15 @@
 //! End-to-end tests of the real `wmill-server` process: first start and bootstrap,
 //! restart, graceful shutdown, that no secret reaches the database file or the logs, that
-//! the files it keeps are its user's alone, and that a mistake at start creates nothing.
+//! the files it keeps are its user's alone, that a mistake at start creates nothing, and
+//! what an operator reads in its first hour: the configuration summary, who holds a port,
+//! lockouts and refused logins at the default level, no SQL at debug level.
 
 mod support;
 
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{run_to_exit, start};
+use support::{Proc, run_to_exit, start, start_logging};
 
 #[cfg(unix)]
 fn mode(p: &Path) -> u32 {
@@ -61,6 +63,11 @@ fn first_start_bootstraps_once_and_data_survives_a_restart() {
         1,
         "the generated password is printed once: {out}"
     );
+    let line = out.lines().find(|l| l.contains(&password)).unwrap();
+    assert!(
+        line.contains("change it with 'wmill user set-password' once 'wmill workspace add'"),
+        "it names the command that changes it: {line}"
+    );
     assert_eq!(
         out.lines()
             .filter(|l| l.starts_with("listening on http://127.0.0.1:"))
@@ -93,6 +100,32 @@ fn first_start_bootstraps_once_and_data_survives_a_restart() {
     assert_eq!(bootstraps, 1);
     let (out, _) = second.stop();
     assert!(!out.contains(&password), "later starts print no password");
+}
+
+/// The `wmill` commands the server's messages name (the initial password's line, the
+/// last-superadmin refusal) exist in the CLI, read from its source: clap derives
+/// `set-password` from the variant `SetPassword` and `--superadmin` from `superadmin: bool`.
+#[test]
+fn the_wmill_commands_the_server_names_exist() {
+    let source = |file: &str| {
+        std::fs::read_to_string(format!(
+            "{}/../wmill-cli/src/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    // The body of the subcommand variant `name` in `enum Cmd`.
+    let variant = |src: &str, name: &str| -> String {
+        let start = src
+            .find(&format!("\n    {name} {{"))
+            .unwrap_or_else(|| panic!("no subcommand {name}"));
+        let rest = &src[start..];
+        rest[..rest.find("\n    },").unwrap()].to_string()
+    };
+    let user = source("user.rs");
+    variant(&user, "SetPassword"); // wmill user set-password
+    assert!(variant(&user, "Update").contains("superadmin: bool")); // wmill user update --superadmin
+    variant(&source("workspace.rs"), "Add"); // wmill workspace add
 }
 
 #[test]
@@ -308,19 +341,282 @@ fn a_mistyped_database_url_creates_nothing() {
         );
         assert!(!data.exists(), "nothing created for {url}");
     }
-    // The same from the environment, where the password would otherwise show in --help.
-    let (status, out, _) = run_to_exit(
-        &["--help"],
+}
+
+#[test]
+fn help_never_shows_a_secrets_value() {
+    // clap shows an environment variable's value in --help unless told not to.
+    for flag in ["--help", "-h"] {
+        let (status, out, err) = run_to_exit(
+            &[flag],
+            &[
+                ("DATABASE_URL", "postgres://u:hunter2-in-env@h/db"),
+                ("WM_ADMIN_PASSWORD", "s3cret-admin-pw"),
+                ("WM_LISTEN", "127.0.0.1:8123"),
+            ],
+        );
+        assert!(status.success(), "{err}");
+        assert!(
+            out.contains("DATABASE_URL") && out.contains("WM_ADMIN_PASSWORD"),
+            "{out}"
+        );
+        assert!(
+            out.contains("127.0.0.1:8123"),
+            "other values are shown: {out}"
+        );
+        for secret in ["hunter2-in-env", "s3cret-admin-pw"] {
+            assert!(
+                !out.contains(secret) && !err.contains(secret),
+                "{flag}: {out}"
+            );
+        }
+    }
+}
+
+/// The `label: value` line of the configuration summary in `log`.
+fn summary_line<'a>(log: &'a str, label: &str) -> &'a str {
+    let prefix = format!("{label}: ");
+    let mut lines = log.lines().filter(|l| l.trim_start().starts_with(&prefix));
+    let line = lines
+        .next()
+        .unwrap_or_else(|| panic!("no {label:?} line: {log}"));
+    assert!(lines.next().is_none(), "one {label:?} line: {log}");
+    line.trim_start().trim_start_matches(&prefix)
+}
+
+/// The migrations the server has for SQLite.
+fn sqlite_migrations() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn the_configuration_and_the_schema_are_summarised_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [
+        ("WM_ADMIN_PASSWORD", "summary-admin-pw-7"),
+        ("DATABASE_URL", "sqlite:ids.db"),
+        ("WM_LOCKOUT_THRESHOLD", "7"),
+        ("WM_LOCKOUT_SECS", "120"),
+        ("WM_LOGIN_PER_IP_PER_MINUTE", "42"),
+        ("WM_SESSION_TTL_SECS", "7200"),
+    ];
+    let p = start_logging(&data, "summary", &env, None);
+    let url = p.url.clone();
+    let (out, err) = p.stop();
+    let database = format!("SQLite at {}", data.join("ids.db").display());
+    assert_eq!(summary_line(&err, "database"), database);
+    assert_eq!(
+        summary_line(&err, "listen"),
+        url,
+        "the address really listened on"
+    );
+    assert_eq!(
+        summary_line(&err, "data folder"),
+        data.display().to_string()
+    );
+    assert_eq!(summary_line(&err, "argon2id cost"), "m=64 KiB, t=1, p=1");
+    assert_eq!(
+        summary_line(&err, "lockout"),
+        "7 failed logins in a row lock an account for 120 s"
+    );
+    assert_eq!(summary_line(&err, "logins per IP"), "42 a minute");
+    assert_eq!(summary_line(&err, "session TTL"), "7200 s");
+    let n = sqlite_migrations();
+    assert!(
+        err.contains("applied migrations 0001_init, 0002_audit_by_user_time, ")
+            && err.contains(&format!("database schema now at version {n}")),
+        "the migrations applied: {err}"
+    );
+    assert!(
+        !out.contains("summary-admin-pw-7") && !err.contains("summary-admin-pw-7"),
+        "{err}"
+    );
+    // Restarted: nothing to apply.
+    let (_, err) = start_logging(&data, "again", &env, None).stop();
+    assert!(
+        err.contains(&format!("database schema up to date at version {n}"))
+            && !err.contains("applied migrations"),
+        "{err}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+fn a_postgres_password_is_never_printed() {
+    let pg = support::fresh_pg_database_blocking(&support::pg_url());
+    // The test server's own password, or one it does not ask for (trust authentication).
+    let (scheme, rest) = pg.url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').expect("a URL with a user");
+    let (url, password) = match userinfo.split_once(':') {
+        Some((_, pw)) => (pg.url.clone(), pw.to_string()),
+        None => (
+            format!("{scheme}://{userinfo}:pg-secret-pw-42@{host}"),
+            "pg-secret-pw-42".to_string(),
+        ),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = start(
+        &data,
+        "pg",
         &[
-            ("DATABASE_URL", "postgres://u:hunter2@h/db"),
-            ("WM_ADMIN_PASSWORD", "s3cret-pw"),
+            ("DATABASE_URL", url.as_str()),
+            ("WM_ADMIN_PASSWORD", "pg-admin-pw-1"),
         ],
     );
-    assert!(status.success());
+    p.login("admin@windmill.dev", "pg-admin-pw-1");
+    let (out, err) = p.stop();
+    let database = summary_line(&err, "database");
     assert!(
-        !out.contains("hunter2") && !out.contains("s3cret-pw"),
-        "{out}"
+        database.starts_with("PostgreSQL database") && database.contains("as user"),
+        "{database}"
     );
+    for text in [&out, &err] {
+        assert!(!text.contains(&password), "{text}");
+        assert!(!text.contains(&url), "{text}");
+    }
+}
+
+/// Starts a server at the default log level with the account `carol@example.com`.
+fn with_carol(data: &Path, tag: &str, extra: &[(&str, &str)]) -> Proc {
+    let mut env = vec![("WM_ADMIN_PASSWORD", "admin-pw-for-logs")];
+    env.extend_from_slice(extra);
+    let p = start_logging(data, tag, &env, None);
+    let admin = p.login("admin@windmill.dev", "admin-pw-for-logs");
+    let (s, _) = p.call(
+        "POST",
+        "/api/users/create",
+        Some(&admin),
+        Some(json!({"email": "carol@example.com", "password": "carol-right-pw", "super_admin": false})),
+    );
+    assert_eq!(s, 201);
+    p
+}
+
+/// A login with a wrong password; its status.
+fn bad_login(p: &Proc, email: &str, password: &str) -> u16 {
+    p.call(
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .0
+}
+
+#[test]
+fn a_lockout_is_logged_once_at_the_default_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = with_carol(&data, "lockout", &[]);
+    let guesses: Vec<String> = (0..11).map(|i| format!("guess-pw-{i:02}")).collect();
+    let statuses: Vec<u16> = guesses
+        .iter()
+        .map(|g| bad_login(&p, "carol@example.com", g))
+        .collect();
+    assert_eq!(statuses[..10], [400; 10]);
+    assert_eq!(statuses[10], 429, "locked");
+    let (out, err) = p.stop();
+    let locks: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("account locked"))
+        .collect();
+    assert_eq!(locks.len(), 1, "{err}");
+    let line = locks[0];
+    assert!(
+        line.contains("WARN")
+            && line.contains("carol@example.com")
+            && line.contains("after 10 failed logins in a row")
+            && line.contains("until=20"),
+        "the account and until when: {line}"
+    );
+    for g in &guesses {
+        assert!(
+            !out.contains(g.as_str()) && !err.contains(g.as_str()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn refused_logins_are_logged_once_a_minute_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Five attempts a minute from one address: the admin's login, four wrong passwords,
+    // then refusals.
+    let p = with_carol(&data, "refused", &[("WM_LOGIN_PER_IP_PER_MINUTE", "5")]);
+    let attempts = [
+        ("carol@example.com", "wrong-pw-carol-1"),
+        ("nobody@example.com", "wrong-pw-nobody-2"),
+        ("carol@example.com", "wrong-pw-carol-3"),
+        ("carol@example.com", "wrong-pw-carol-4"),
+        ("carol@example.com", "wrong-pw-carol-5"),
+    ];
+    let statuses: Vec<u16> = attempts
+        .iter()
+        .map(|(e, pw)| bad_login(&p, e, pw))
+        .collect();
+    assert_eq!(statuses, [400, 400, 400, 400, 429], "the address's budget");
+    let (out, err) = p.stop();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("refused logins from one address"))
+        .collect();
+    assert_eq!(lines.len(), 1, "the rest are counted for a minute: {err}");
+    let line = lines[0];
+    assert!(
+        line.contains("INFO")
+            && line.contains("ip=127.0.0.1")
+            && line.contains("refused=1")
+            && line.contains("latest=\"wrong password\"")
+            && line.contains("account=carol@example.com"),
+        "{line}"
+    );
+    for (_, pw) in attempts {
+        assert!(!out.contains(pw) && !err.contains(pw), "{err}");
+    }
+}
+
+#[test]
+fn debug_logs_show_requests_not_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    // sqlx logs every statement under `sqlx::query`: only when RUST_LOG names sqlx.
+    for (i, (filter, sql_expected)) in [
+        ("wmill_server=debug", false),
+        ("debug", false),
+        ("info,wmill_server=debug,sqlx::query=debug", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let data = dir.path().join(format!("data{i}"));
+        let p = start_logging(
+            &data,
+            &format!("debug{i}"),
+            &[("WM_ADMIN_PASSWORD", "debug-admin-pw")],
+            Some(filter),
+        );
+        let admin = p.login("admin@windmill.dev", "debug-admin-pw");
+        for _ in 0..3 {
+            assert_eq!(
+                p.call("GET", "/api/users/whoami", Some(&admin), None).0,
+                200
+            );
+        }
+        let (_, err) = p.stop();
+        assert!(
+            err.contains("path=/api/users/whoami"),
+            "{filter}: requests are logged: {err}"
+        );
+        let sql = err.contains("sqlx::query") || err.contains("SELECT");
+        assert_eq!(sql, sql_expected, "{filter}: {err}");
+    }
 }
 
 #[test]
@@ -383,5 +679,15 @@ fn a_port_clash_creates_nothing() {
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{err}"
     );
+    // This test process holds the socket: the message names it.
+    #[cfg(target_os = "linux")]
+    assert!(
+        err.contains(&format!(
+            "port {port} is held by pid {} (",
+            std::process::id()
+        )),
+        "{err}"
+    );
     assert!(!data.exists(), "no data folder, no database, no password");
+    drop(taken);
 }

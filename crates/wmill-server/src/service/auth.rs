@@ -17,6 +17,12 @@ use crate::store::{
 use crate::throttle::AuditBudget;
 use crate::token;
 
+/// The log line about refused logins from one address, written at most once a minute per
+/// address: the first refusal at once, then how many came since, with the address (and, when
+/// written at a refusal, its reason and the account tried). Never the password.
+const REFUSED_LOGINS: &str =
+    "refused logins from one address since its last report (one report a minute at most)";
+
 /// A successful login.
 pub struct LoginOutcome {
     /// The session token, to be shown once.
@@ -152,7 +158,8 @@ impl Service {
             self.refused_login(None, ip, "malformed email").await?;
             return Err(invalid());
         };
-        match self
+        // Whether this attempt, if it fails, locks the account (until then).
+        let locks = match self
             .store
             .count_login_attempt(email.as_str(), now, self.lockout())
             .await?
@@ -162,15 +169,8 @@ impl Service {
                     .await?;
                 return Err(too_many());
             }
-            Attempt::Allowed { locks: true } => tracing::warn!(
-                email = %email,
-                %ip,
-                "account locked for {} s after {} failed logins in a row",
-                self.settings.lockout.as_secs(),
-                self.settings.lockout_threshold
-            ),
-            Attempt::Allowed { locks: false } => {}
-        }
+            Attempt::Allowed { locks } => locks.then(|| now + self.lockout().lock_for),
+        };
         let account = self.store.account(email.as_str()).await?;
         let stored = account
             .as_ref()
@@ -183,6 +183,7 @@ impl Service {
                     Some(a) if a.disabled => "account disabled",
                     Some(_) => "wrong password",
                 };
+                self.log_lockout(&email, ip, locks);
                 self.refused_login(Some(&email), ip, reason).await?;
                 return Err(invalid());
             }
@@ -225,6 +226,7 @@ impl Service {
             audit,
         };
         if !self.store.login(record).await? {
+            self.log_lockout(&email, ip, locks);
             self.refused_login(Some(&email), ip, "account changed during login")
                 .await?;
             return Err(invalid());
@@ -235,11 +237,39 @@ impl Service {
         })
     }
 
+    /// Logs (once, at warning level) that a failed login locked an account: the account,
+    /// the client address and until when; `until` is `None` when the attempt did not lock.
+    fn log_lockout(&self, email: &Email, ip: IpAddr, until: Option<Micros>) {
+        if let Some(until) = until {
+            tracing::warn!(
+                email = %email,
+                %ip,
+                until = %to_ts(until).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "account locked after {} failed logins in a row",
+                self.settings.lockout_threshold.max(1)
+            );
+        }
+    }
+
+    /// Logs the refused logins from each address that were counted but not reported yet,
+    /// once a minute has passed since the address's last line (called periodically).
+    pub fn report_refused_logins(&self) {
+        for (ip, refused) in self.throttle.take_unreported(self.now()) {
+            tracing::info!(%ip, refused, "{REFUSED_LOGINS}");
+        }
+    }
+
     /// Audits a refused login (`users.login_failure`, with the reason and the client
-    /// address), within the address's budget of audited refusals.
+    /// address), within the address's budget of audited refusals, and counts it for the log
+    /// (see [`REFUSED_LOGINS`]).
     async fn refused_login(&self, email: Option<&Email>, ip: IpAddr, reason: &str) -> Result<()> {
         let now = self.now();
-        let budget = self.throttle.audit_refusal(ip, now);
+        let refused = self.throttle.refuse(ip, now);
+        if let Some(n) = refused.report {
+            let account = email.map_or("-", Email::as_str);
+            tracing::info!(%ip, refused = n, latest = reason, %account, "{REFUSED_LOGINS}");
+        }
+        let budget = refused.audit;
         if budget == AuditBudget::No {
             return Ok(());
         }

@@ -42,9 +42,12 @@ fn path_email(s: &str) -> Result<Email> {
     })
 }
 
+/// The refusal to leave the instance without an enabled superadmin; it names the `wmill`
+/// command that makes another one.
 fn last_superadmin(email: &Email) -> Error {
     Error::Conflict(format!(
-        "{email} is the last enabled superadmin; make another account superadmin first"
+        "{email} is the last enabled superadmin; make another account superadmin first \
+         ('wmill user update <email> --superadmin')"
     ))
 }
 

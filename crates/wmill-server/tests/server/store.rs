@@ -28,6 +28,20 @@ db_test!(
 );
 
 db_test!(
+    async fn connecting_reports_the_migrations_it_applied(app) {
+        let first = app.store.schema().clone();
+        let versions: Vec<i64> = first.applied.iter().map(|(v, _)| *v).collect();
+        assert!(versions.len() >= 5 && versions.iter().copied().eq(1..=versions.len() as i64), "{first:?}");
+        assert_eq!(first.applied[0].1, "0001_init");
+        assert_eq!(first.version, versions.len() as i64);
+        // Connected again: nothing to apply, the same version.
+        let (store, _) = app.instance(wmill_server::config::Settings::for_tests()).await;
+        assert_eq!(store.schema().applied, vec![]);
+        assert_eq!(store.schema().version, first.version);
+    }
+);
+
+db_test!(
     async fn two_demotions_at_once_leave_one_superadmin(app) {
         app.create_user("root@example.com", true).await;
         for round in 0..10 {
@@ -164,6 +178,9 @@ mod legacy {
         let store = SqlStore::connect(&opts("sqlite:wmill.db".into()), dir.path())
             .await
             .unwrap();
+        // Adopted versions are not reported as applied.
+        let applied: Vec<i64> = store.schema().applied.iter().map(|(v, _)| *v).collect();
+        assert_eq!(applied.first(), Some(&3), "{applied:?}");
         check(store).await;
         // Adopted once: the old table is gone, sqlx's records every version, and a restart
         // changes nothing.

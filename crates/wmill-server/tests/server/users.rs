@@ -91,7 +91,7 @@ db_test!(
 
 db_test!(
     async fn the_last_superadmin_stays(app) {
-        let last = "Conflict: admin@windmill.dev is the last enabled superadmin; make another account superadmin first";
+        let last = "Conflict: admin@windmill.dev is the last enabled superadmin; make another account superadmin first ('wmill user update <email> --superadmin')";
         app.delete("/api/users/delete/admin@windmill.dev", &app.admin).await.assert_text(409, last);
         app.post("/api/users/update/admin@windmill.dev", &app.admin, json!({"disabled": true})).await.assert_text(409, last);
         app.post("/api/users/update/admin@windmill.dev", &app.admin, json!({"is_super_admin": false})).await.assert_text(409, last);

@@ -146,8 +146,19 @@ pub struct Proc {
     pub err: PathBuf,
 }
 
-/// Starts the server with its data in `data`, logs next to it named after `tag`.
+/// Starts the server with its data in `data`, logs next to it named after `tag`, at debug
+/// level.
 pub fn start(data: &Path, tag: &str, extra: &[(&str, &str)]) -> Proc {
+    start_logging(data, tag, extra, Some("debug"))
+}
+
+/// [`start`] with `RUST_LOG` set to `rust_log`, or unset (the default level, info).
+pub fn start_logging(
+    data: &Path,
+    tag: &str,
+    extra: &[(&str, &str)],
+    rust_log: Option<&str>,
+) -> Proc {
     let out = data.with_file_name(format!("{tag}.stdout"));
     let err = data.with_file_name(format!("{tag}.stderr"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wmill-server"));
@@ -158,10 +169,13 @@ pub fn start(data: &Path, tag: &str, extra: &[(&str, &str)]) -> Proc {
         .env_remove("DATABASE_URL")
         .env_remove("WM_ADMIN_PASSWORD")
         .env_remove("WM_ADMIN_EMAIL")
-        .env("RUST_LOG", "debug")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap());
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
     for (k, v) in extra {
         cmd.env(k, v);
     }

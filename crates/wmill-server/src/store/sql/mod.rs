@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use sqlx::AssertSqlSafe;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{Migrate, Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -383,6 +383,15 @@ impl DbTarget {
     }
 }
 
+/// What [`SqlStore::connect`] did to the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaReport {
+    /// The migrations this start applied, in order: `(version, name)`.
+    pub applied: Vec<(i64, String)>,
+    /// The schema's version now: the highest migration applied.
+    pub version: i64,
+}
+
 pub(super) enum Db {
     Sqlite { read: SqlitePool, write: SqlitePool },
     Postgres(PgPool),
@@ -395,6 +404,8 @@ pub struct SqlStore {
     pub(super) cache: Option<AuthCache>,
     /// The SQLite database's lock file, held until the store is closed or dropped.
     lock: std::sync::Mutex<Option<std::fs::File>>,
+    /// What connecting did to the schema.
+    schema: SchemaReport,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -507,7 +518,7 @@ impl SqlStore {
     /// Connects to the database named by `opts.url` and applies pending migrations.
     /// A relative SQLite path is taken relative to `data_dir`.
     pub async fn connect(opts: &DbOptions, data_dir: &Path) -> Result<SqlStore, String> {
-        let store = match DbTarget::parse(&opts.url)? {
+        let mut store = match DbTarget::parse(&opts.url)? {
             DbTarget::Postgres(url) => {
                 let mut pg = PgConnectOptions::from_str(&url)
                     .map_err(|e| format!("invalid database URL: {e}"))?;
@@ -536,6 +547,7 @@ impl SqlStore {
                     db: Db::Postgres(pool),
                     cache: None,
                     lock: std::sync::Mutex::new(None),
+                    schema: SchemaReport::default(),
                 }
             }
             DbTarget::Sqlite(path) => {
@@ -590,21 +602,28 @@ impl SqlStore {
                     db: Db::Sqlite { read, write },
                     cache: Some(AuthCache::default()),
                     lock: std::sync::Mutex::new(Some(lock)),
+                    schema: SchemaReport::default(),
                 }
             }
         };
-        store
+        store.schema = store
             .migrate()
             .await
             .map_err(|e| format!("cannot migrate the database: {e}"))?;
         Ok(store)
     }
 
+    /// What connecting did to the schema: the migrations applied, the version now.
+    pub fn schema(&self) -> &SchemaReport {
+        &self.schema
+    }
+
     /// Applies pending migrations with sqlx's migrator (under its lock: an advisory lock on
     /// PostgreSQL, so that instances starting together migrate once). A database made by
     /// the server's first, hand-written migration runner (a `schema_migrations` table) is
     /// adopted: the versions it applied are recorded as applied, then the rest run.
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Returns the migrations that ran (not those adopted) and the version reached.
+    async fn migrate(&self) -> Result<SchemaReport, StoreError> {
         let migrator = migrator(self.is_postgres());
         let legacy_exists = if self.is_postgres() {
             "SELECT (to_regclass('schema_migrations') IS NOT NULL \
@@ -634,32 +653,43 @@ impl SqlStore {
                         .execute(&mut *conn)
                         .await?;
                 }
+                conn.ensure_migrations_table(&migrator.table_name).await?;
+                let before: std::collections::HashSet<i64> = conn
+                    .list_applied_migrations(&migrator.table_name)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.version)
+                    .collect();
                 migrator.run(&mut *conn).await?;
+                SchemaReport {
+                    applied: migrator
+                        .iter()
+                        .filter(|m| !before.contains(&m.version))
+                        .map(|m| (m.version, m.description.to_string()))
+                        .collect(),
+                    version: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+                }
             }};
         }
-        match &self.db {
+        let report = match &self.db {
             Db::Sqlite { write, .. } => {
                 let mut conn = write.acquire().await?;
-                run!(&mut *conn);
+                run!(&mut *conn)
             }
             Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("SELECT pg_advisory_lock(7012026)")
                     .execute(&mut *conn)
                     .await?;
-                let ran: Result<(), StoreError> = async {
-                    run!(&mut *conn);
-                    Ok(())
-                }
-                .await;
+                let ran: Result<SchemaReport, StoreError> = async { Ok(run!(&mut *conn)) }.await;
                 sqlx::query("SELECT pg_advisory_unlock(7012026)")
                     .execute(&mut *conn)
                     .await?;
-                ran?;
+                ran?
             }
-        }
+        };
         self.forget_cached();
-        Ok(())
+        Ok(report)
     }
 
     /// Whether this store runs on PostgreSQL.
@@ -775,5 +805,18 @@ mod tests {
             .describe(std::path::Path::new("."));
         assert!(d.contains("db.example:6543") && d.contains("wmill") && d.contains("bob"));
         assert!(!d.contains("hunter2"), "{d}");
+        // In the query string, percent-encoded, or in a URL that does not parse.
+        for url in [
+            "postgres://bob@db.example/wmill?password=hunter2&sslmode=require",
+            "postgresql://bob:hun%74er2@db.example/wmill",
+            "postgres://bob:hunter2@db.example:notaport/wmill",
+            "postgres://bob:hunter2@[::1/wmill",
+        ] {
+            let d = DbTarget::parse(url)
+                .unwrap()
+                .describe(std::path::Path::new("."));
+            assert!(d.starts_with("PostgreSQL"), "{d}");
+            assert!(!d.contains("hunter2") && !d.contains("hun%74er2"), "{d}");
+        }
     }
 }
