@@ -151,24 +151,37 @@ fn is_empty(v: &serde_json::Value) -> bool {
 }
 
 fn list(ctx: &Ctx, client: &crate::client::Client, w: &str, args: &ListArgs) -> Result<()> {
-    let entries: Vec<AuditLog> = client.get(&format!("/w/{w}/audit/list"), &args.query())?;
-    let mut table = Table::new(&[
-        "ID",
-        "TIMESTAMP",
-        "USERNAME",
-        "OPERATION",
-        "ACTION",
-        "RESOURCE",
-    ]);
+    let entries: Vec<AuditLog> = client
+        .get(&format!("/w/{w}/audit/list"), &args.query())
+        .map_err(|e| {
+            if args.all_workspaces {
+                e.hint_on(
+                    403,
+                    "--all-workspaces needs a superadmin's token, not a workspace admin's: without it you see this workspace's entries",
+                )
+            } else {
+                e
+            }
+        })?;
+    // Across workspaces, each row says whose it is (`global`: the instance's own events).
+    let mut headers = vec!["ID", "TIMESTAMP"];
+    if args.all_workspaces {
+        headers.push("WORKSPACE");
+    }
+    headers.extend(["USERNAME", "OPERATION", "ACTION", "RESOURCE"]);
+    let mut table = Table::new(&headers);
     for e in &entries {
-        table.row(vec![
-            e.id.to_string(),
-            time(&e.timestamp),
+        let mut row = vec![e.id.to_string(), time(&e.timestamp)];
+        if args.all_workspaces {
+            row.push(e.workspace_id.clone());
+        }
+        row.extend([
             e.username.clone(),
             e.operation.clone(),
             e.action_kind.to_string(),
             opt(&e.resource),
         ]);
+        table.row(row);
     }
     ctx.out.list(&entries, table, "No audit entries match.");
     if !ctx.out.is_json()

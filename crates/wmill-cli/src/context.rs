@@ -1,9 +1,9 @@
 //! What every command runs with: the global options, the printer, and the connection
 //! resolved from flags, then the environment, then the active profile.
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal};
 
-use crate::cli::Global;
+use crate::cli::{Global, Source};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::output::Out;
@@ -25,6 +25,24 @@ pub struct Resolved {
     pub workspace: Option<String>,
     /// The profile that supplied any of the above.
     pub profile: Option<String>,
+    /// A profile that was not used because it is for another server: (name, remote).
+    pub skipped: Option<(String, String)>,
+}
+
+impl Resolved {
+    /// Why the active profile was not used, as a sentence ending in a full stop, or "".
+    pub fn skipped_note(&self, base_source: Source) -> String {
+        match &self.skipped {
+            Some((name, remote)) => format!(
+                " Profile '{name}' was not used: it is for {remote}, not {} (from {}).",
+                self.remote.as_deref().unwrap_or("?"),
+                base_source
+                    .describe("--base-url")
+                    .unwrap_or_else(|| "?".into())
+            ),
+            None => String::new(),
+        }
+    }
 }
 
 impl Ctx {
@@ -58,14 +76,17 @@ impl Ctx {
 
     /// A client that carries a token.
     pub fn authed(&self) -> Result<Client> {
-        Self::authed_from(&self.resolve()?)
+        self.authed_from(&self.resolve()?)
     }
 
     /// A client that carries a token, from settings already resolved.
-    pub fn authed_from(r: &Resolved) -> Result<Client> {
+    pub fn authed_from(&self, r: &Resolved) -> Result<Client> {
         let remote = require_remote(r)?;
         let token = r.token.clone().ok_or_else(|| Error::NotConfigured {
-            message: "not logged in: no token".into(),
+            message: format!(
+                "not logged in: no token.{}",
+                r.skipped_note(self.global.sources.base_url)
+            ),
             hint: format!("{ADD_HINT} or pass --token (or set WM_TOKEN)"),
         })?;
         Ok(Client::new(&remote, Some(token)))
@@ -74,16 +95,91 @@ impl Ctx {
     /// A client with a token, and the workspace id to act on.
     pub fn in_workspace(&self) -> Result<(Client, String)> {
         let r = self.resolve()?;
-        let remote = require_remote(&r)?;
-        let token = r.token.ok_or_else(|| Error::NotConfigured {
-            message: "not logged in: no token".into(),
-            hint: format!("{ADD_HINT} or pass --token (or set WM_TOKEN)"),
-        })?;
-        let workspace = r.workspace.ok_or_else(|| Error::NotConfigured {
-            message: "no workspace selected".into(),
+        let client = self.authed_from(&r)?;
+        let workspace = r.workspace.clone().ok_or_else(|| Error::NotConfigured {
+            message: format!(
+                "no workspace selected.{}",
+                r.skipped_note(self.global.sources.base_url)
+            ),
             hint: format!("pass --workspace <id> (or set WM_WORKSPACE), or {ADD_HINT}"),
         })?;
-        Ok((Client::new(&remote, Some(token)), workspace))
+        Ok((client, workspace))
+    }
+
+    /// Where the workspace id in use came from, for messages.
+    pub fn workspace_source(&self, r: &Resolved) -> String {
+        match (
+            self.global.sources.workspace.describe("--workspace"),
+            &r.profile,
+        ) {
+            (Some(s), _) => s,
+            (None, Some(p)) => format!("profile '{p}'"),
+            (None, None) => "nowhere".into(),
+        }
+    }
+
+    /// Where the token in use came from, for messages.
+    pub fn token_source(&self, r: &Resolved) -> String {
+        match (self.global.sources.token.describe("--token"), &r.profile) {
+            (Some(s), _) => s,
+            (None, Some(p)) => format!("profile '{p}'"),
+            (None, None) => "nowhere".into(),
+        }
+    }
+
+    /// Makes a refusal say which setting is at fault. The server's bare "Unauthorized" (a
+    /// token it would not take, whatever the command hinted) is diagnosed: a token that works
+    /// elsewhere is not "expired or revoked". A workspace that does not exist is named with
+    /// where its id came from. Costs one request, on failure only.
+    pub fn explain(&self, e: Error) -> Error {
+        let Error::Server {
+            status,
+            ref text,
+            ref hint,
+        } = e
+        else {
+            return e;
+        };
+        let bare_401 = status == 401 && text.trim() == "Not authorized: Unauthorized";
+        let missing_workspace =
+            status == 404 && hint.is_none() && text.starts_with("Not found: workspace ");
+        if !bare_401 && !missing_workspace {
+            return e;
+        }
+        let Ok(r) = self.resolve() else { return e };
+        let Some(remote) = r.remote.clone() else {
+            return e;
+        };
+        let w = r.workspace.clone().unwrap_or_default();
+        let wsource = self.workspace_source(&r);
+        let new_hint = if missing_workspace {
+            format!(
+                "workspace '{w}' (from {wsource}) does not exist on {remote}: check the id, or pick another with --workspace"
+            )
+        } else {
+            let Ok(client) = self.authed_from(&r) else {
+                return e;
+            };
+            match client.get::<wmill_api::GlobalUserInfo>("/users/whoami", &[]) {
+                Ok(me) if !w.is_empty() => format!(
+                    "the token works ({}'s) but not in workspace '{w}' (from {wsource}): they are not a member, the workspace does not exist, or the token is pinned to another one; an admin of '{w}' can run 'wmill workspace add-user {}'",
+                    me.email, me.email
+                ),
+                Ok(_) => return e,
+                Err(_) => format!(
+                    "the token (from {}) is expired, revoked or pinned to a workspace: log in again with 'wmill workspace add <name> <workspace_id> <remote> --email <email>', or pass --token",
+                    self.token_source(&r)
+                ),
+            }
+        };
+        match e {
+            Error::Server { status, text, .. } => Error::Server {
+                status,
+                text,
+                hint: Some(new_hint),
+            },
+            e => e,
+        }
     }
 }
 
@@ -103,16 +199,20 @@ pub fn merge(
     profile: Option<&Profile>,
 ) -> Result<Resolved> {
     let base = base.map(|b| profile::normalize_remote(&b)).transpose()?;
-    let profile = profile.filter(|p| match &base {
+    let same_server = |p: &&Profile| match &base {
         None => true,
         Some(b) => profile::normalize_remote(&p.remote).ok().as_deref() == Some(b.as_str()),
-    });
-    let Some(p) = profile else {
+    };
+    let skipped = profile
+        .filter(|p| !same_server(p))
+        .map(|p| (p.name.clone(), p.remote.clone()));
+    let Some(p) = profile.filter(same_server) else {
         return Ok(Resolved {
             remote: base,
             token,
             workspace,
             profile: None,
+            skipped,
         });
     };
     // `--workspace <profile name>` selects that profile's workspace id.
@@ -126,23 +226,87 @@ pub fn merge(
         token: token.or_else(|| Some(p.token.clone())),
         workspace,
         profile: Some(p.name.clone()),
+        skipped: None,
     })
 }
 
-/// A password that was not given: asked for without echo when stdin is a terminal, a
-/// usage error otherwise.
-pub fn password_or_prompt(given: Option<String>, what: &str, flag: &str) -> Result<String> {
+/// A password: given, read from stdin (`--password-stdin`), or else asked for without echo
+/// when stdin is a terminal; a usage error otherwise.
+pub fn password_or_prompt(
+    given: Option<String>,
+    from_stdin: bool,
+    what: &str,
+    flag: &str,
+) -> Result<String> {
     if let Some(p) = given {
         return Ok(p);
+    }
+    if from_stdin {
+        return read_stdin_secret("--password-stdin");
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::usage(
             format!("{what} needs a password and stdin is not a terminal"),
-            Some(&format!("pass {flag} <password>")),
+            Some(&format!(
+                "pass {flag} <password> or pipe it with --password-stdin"
+            )),
         ));
     }
     rpassword::prompt_password("Password: ")
         .map_err(|e| Error::failed(format!("cannot read the password: {e}")))
+}
+
+/// Asks before a destructive command: `--yes` skips the question; on a terminal, `cost`
+/// (what will be lost) is shown and the answer must be y or yes; without a terminal, nothing
+/// is asked and nothing is done.
+pub fn confirm(yes: bool, action: &str, cost: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !terminal {
+        return Err(Error::usage(
+            format!(
+                "not confirmed, nothing done: {action} asks for confirmation and stdin is not a terminal. {cost}"
+            ),
+            Some("add --yes to confirm"),
+        ));
+    }
+    eprint!("{cost}\n{action}? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::failed(format!("cannot read the answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(Error::Failed {
+            message: format!("cancelled: {action} was not confirmed, nothing was changed"),
+            hint: Some("answer y to confirm, or pass --yes".into()),
+        }),
+    }
+}
+
+/// A secret on the first line of stdin (without its line ending); `flag` names the option
+/// that asked for it. Only the line ending is removed: spaces may belong to a password.
+pub fn read_stdin_secret(flag: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ")
+            .map_err(|e| Error::failed(format!("cannot read the password: {e}")));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::failed(format!("{flag}: cannot read stdin: {e}")))?;
+    let secret = line.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(Error::usage(
+            format!("{flag} read nothing: stdin was empty"),
+            Some("pipe the secret in, e.g. 'printf %s \"$SECRET\" | wmill …'"),
+        ));
+    }
+    Ok(secret.to_owned())
 }
 
 #[cfg(test)]

@@ -106,7 +106,9 @@ fn default_hint(status: u16) -> Option<String> {
         401 => {
             "the token is missing, expired or revoked: run 'wmill workspace add <name> <workspace_id> <remote> --email <email>' or pass --token"
         }
-        403 => "this needs more rights: use the token of an admin of this workspace",
+        403 => {
+            "this needs more rights: an admin's token, or a token whose scopes cover it ('wmill token list' shows each token's scopes)"
+        }
         429 => "too many attempts: wait a few minutes before trying again",
         500..=599 => "the server failed: try again, and look at the server's log if it persists",
         _ => return None,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use wmill_api::{AddAcl, CreateGroup, EditGroup, Group, GroupHistoryEntry, GroupMember, RemoveAcl};
 
 use crate::client::seg;
-use crate::context::Ctx;
+use crate::context::{Ctx, confirm};
 use crate::error::{Error, Result};
 use crate::output::{Table, opt, time};
 
@@ -40,6 +40,9 @@ enum Cmd {
     Delete {
         /// The group's name
         name: String,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Add a workspace member to a group
     AddUser {
@@ -174,7 +177,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 json!({ "group": name }),
             );
         }
-        Cmd::Delete { name } => {
+        Cmd::Delete { name, yes } => {
+            if !yes {
+                let members = client
+                    .get::<Group>(&format!("/w/{w}/groups/get/{}", seg(&name)), &[])
+                    .map(|g| g.members.len())
+                    .map_err(not_found)?;
+                confirm(
+                    false,
+                    &format!("Delete group {name}"),
+                    &format!(
+                        "Deleting group {name} takes it from its {members} member(s) and its owners, with what it was granted. This cannot be undone."
+                    ),
+                )?;
+            }
             let message = client
                 .delete(&format!("/w/{w}/groups/delete/{}", seg(&name)))
                 .map_err(not_found)?;

@@ -21,9 +21,6 @@ pub struct Args {
 enum Cmd {
     /// Print every user (or, with --groups, every instance group) as YAML, password hashes
     /// included unless --no-password-hashes
-    #[command(
-        after_help = "Example:\n  wmill instance export > users.yaml\n  wmill instance export --groups > groups.yaml"
-    )]
     Export {
         /// Leave the password hashes out
         #[arg(long)]
@@ -36,11 +33,7 @@ enum Cmd {
     /// file: created, changed, and the others deleted; all or nothing
     #[command(after_help = "\
 The file is what `wmill instance export` or Windmill's `wmill instance pull` wrote (YAML or JSON).
-Password hashes are argon2 PHC strings, kept as they are: users keep their passwords.
-
-Example:
-  wmill instance import users.yaml --dry-run
-  wmill instance import users.yaml")]
+Password hashes are argon2 PHC strings, kept as they are: users keep their passwords.")]
     Import {
         /// The file to read
         file: PathBuf,

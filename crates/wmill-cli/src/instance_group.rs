@@ -9,7 +9,7 @@ use wmill_api::{
 };
 
 use crate::client::seg;
-use crate::context::Ctx;
+use crate::context::{Ctx, confirm};
 use crate::error::{Error, Result};
 use crate::output::{Table, opt};
 
@@ -53,6 +53,9 @@ enum Cmd {
     Delete {
         /// Its name
         name: String,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Add an account to it (superadmins)
     AddUser {
@@ -149,7 +152,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 json!({ "group": name }),
             );
         }
-        Cmd::Delete { name } => {
+        Cmd::Delete { name, yes } => {
+            confirm(
+                yes,
+                &format!("Delete instance group {name}"),
+                &format!(
+                    "Deleting instance group {name} ends the workspace memberships and the instance role it gave its members. This cannot be undone."
+                ),
+            )?;
             let message = client
                 .delete(&format!("/groups/delete/{}", seg(&name)))
                 .map_err(hint)?;

@@ -7,47 +7,87 @@ mod cli;
 mod client;
 mod context;
 mod error;
+mod examples;
 mod group;
 mod instance;
 mod instance_group;
 mod output;
 mod profile;
+mod status;
 mod token;
 mod user;
 mod workspace;
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use serde_json::json;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Source, Sources};
 use crate::context::Ctx;
 use crate::error::{Category, Result};
 use crate::output::Out;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return clap_error(&e),
     };
+    if let Err(e) = token_from_stdin(&mut cli.global) {
+        return fail(&e);
+    }
     let ctx = Ctx {
-        out: Out::new(cli.global.json),
+        out: Out::new(cli.global.json, cli.global.quiet),
         global: cli.global,
     };
-    match run(&ctx, cli.command) {
+    let own_connection = matches!(&cli.command, Command::Workspace(a) if a.own_connection());
+    let outcome = run(&ctx, cli.command);
+    match outcome.map_err(|e| if own_connection { e } else { ctx.explain(e) }) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            print_error(&e.to_string(), e.hint().as_deref());
-            ExitCode::from(match e.category() {
-                Category::Failed => 1,
-                Category::Usage => 2,
-                Category::Connection => 3,
-            })
-        }
+        Err(e) => fail(&e),
     }
+}
+
+/// Prints `e` as one line and returns its documented exit code.
+fn fail(e: &error::Error) -> ExitCode {
+    print_error(&e.to_string(), e.hint().as_deref());
+    ExitCode::from(match e.category() {
+        Category::Failed => 1,
+        Category::Usage => 2,
+        Category::Connection => 3,
+    })
+}
+
+/// Parses the command line, remembering where each connection setting came from.
+fn parse() -> Result<Cli, clap::Error> {
+    let matches = examples::attach(Cli::command()).try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.global.sources = Sources::from_matches(&matches);
+    Ok(cli)
+}
+
+/// `--token-stdin`: the token is the first line of stdin.
+fn token_from_stdin(global: &mut cli::Global) -> Result<()> {
+    if !global.token_stdin {
+        return Ok(());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| error::Error::failed(format!("cannot read the token from stdin: {e}")))?;
+    let token = line.trim();
+    if token.is_empty() {
+        return Err(error::Error::usage(
+            "--token-stdin read no token: stdin was empty",
+            Some("pipe the token in, e.g. 'printf %s \"$TOKEN\" | wmill … --token-stdin'"),
+        ));
+    }
+    global.token = Some(token.to_owned());
+    global.sources.token = Source::Stdin;
+    Ok(())
 }
 
 fn run(ctx: &Ctx, command: Command) -> Result<()> {
@@ -59,10 +99,16 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Workspace(args) => workspace::run(ctx, args),
         Command::InstanceGroup(args) => instance_group::run(ctx, args),
         Command::Instance(args) => instance::run(ctx, args),
+        Command::Status => status::run(ctx),
         Command::Version => version(ctx),
         Command::Completions { shell } => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "wmill", &mut script);
+            clap_complete::generate(
+                shell,
+                &mut examples::attach(Cli::command()),
+                "wmill",
+                &mut script,
+            );
             if ctx.out.is_json() {
                 let script = String::from_utf8_lossy(&script);
                 ctx.out
@@ -174,7 +220,12 @@ fn one_line(rendered: &str, command: &str) -> (String, String) {
     let tip = lines
         .find_map(|l| l.strip_prefix("tip:"))
         .map(|t| t.trim().to_owned());
-    let help = format!("see '{command} --help'");
+    let usage = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage:"))
+        .map(|u| format!("usage: {}; ", u.trim()))
+        .unwrap_or_default();
+    let help = format!("{usage}see '{command} --help'");
     let hint = match tip {
         Some(t) => format!("{t}; {help}"),
         None => help,
@@ -198,7 +249,7 @@ fn print_error(message: &str, hint: Option<&str>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-fn print_warning(message: &str) {
+pub fn print_warning(message: &str) {
     let label = if stderr_color() {
         "\x1b[33mwarning:\x1b[0m"
     } else {
@@ -215,6 +266,7 @@ fn stderr_color() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn clap_errors_become_one_line_with_a_hint() {
@@ -237,9 +289,17 @@ mod tests {
     #[test]
     fn missing_arguments_are_named() {
         let err = Cli::try_parse_from(["wmill", "group", "update", "devs"]).unwrap_err();
-        let (message, _) = one_line(&err.render().to_string(), "wmill group update");
+        let (message, hint) = one_line(&err.render().to_string(), "wmill group update");
         assert!(message.contains("--summary"), "{message}");
         assert!(!message.contains('\n'));
+        let err = Cli::try_parse_from(["wmill", "group", "add-user"]).unwrap_err();
+        let (message, hint2) = one_line(&err.render().to_string(), "wmill group add-user");
+        assert!(message.contains("<GROUP>, <USERNAME>"), "{message}");
+        assert!(
+            hint2.starts_with("usage: wmill group add-user <GROUP> <USERNAME>; see"),
+            "{hint2}"
+        );
+        assert!(hint.contains("usage: wmill group update"), "{hint}");
     }
 
     #[test]

@@ -13,15 +13,21 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
     json: bool,
+    quiet: bool,
     color: bool,
 }
 
 impl Out {
-    /// A printer for `--json` (or not), colouring only when stdout is a terminal and
-    /// `NO_COLOR` is unset or empty.
-    pub fn new(json: bool) -> Self {
+    /// A printer for `--json` (or not) and `--quiet` (or not), colouring only when stdout
+    /// is a terminal and `NO_COLOR` is unset or empty.
+    pub fn new(json: bool, quiet: bool) -> Self {
         let color = !json && std::io::stdout().is_terminal() && !no_color();
-        Self { json, color }
+        Self { json, quiet, color }
+    }
+
+    /// Whether `--quiet` was given.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// Whether `--json` was given.
@@ -60,6 +66,8 @@ impl Out {
                 doc.extend(extra);
             }
             self.json_doc(&Value::Object(doc));
+        } else if self.quiet {
+            // The data a mutation produced (a token, a password) is printed by its command.
         } else {
             // Our sentences may span lines; each line is cleaned.
             let lines: Vec<Cow<'_, str>> = sentence.lines().map(clean).collect();
@@ -292,6 +300,7 @@ mod tests {
         assert_eq!(clean("\u{9b}31m"), "\\u{9b}31m", "C1 controls too");
         assert_eq!(clean("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         let out = Out {
+            quiet: false,
             json: false,
             color: false,
         };
@@ -310,6 +319,7 @@ mod tests {
     #[test]
     fn pairs_align_keys() {
         let out = Out {
+            quiet: false,
             json: false,
             color: false,
         };

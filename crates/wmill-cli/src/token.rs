@@ -6,7 +6,7 @@ use serde_json::json;
 use wmill_api::{NewToken, ScopeDomain, TOKEN_PREFIX_LEN, TokenLabel, TokenScopes, TruncatedToken};
 
 use crate::client::seg;
-use crate::context::Ctx;
+use crate::context::{Ctx, confirm};
 use crate::error::{Error, Result};
 use crate::output::{Table, opt, time};
 
@@ -23,12 +23,10 @@ enum Cmd {
     /// List your tokens (prefixes only), newest first
     List,
     /// Create a token and print it, and nothing else, on stdout
-    #[command(after_help = "Examples:
-  TOKEN=$(wmill token create --label ci --expires-in 3600)
-  wmill token create --label auditor --scope audit:read --read-only
-
-A token with scopes may do only what they grant (and never more than you may); `wmill token
-scopes` lists them. A token made with a scoped or read-only token can be no wider.")]
+    #[command(
+        after_help = "A token with scopes may do only what they grant (and never more than you may); `wmill token
+scopes` lists them. A token made with a scoped or read-only token can be no wider."
+    )]
     Create {
         /// A label to recognise it by in `token list`
         #[arg(long)]
@@ -52,9 +50,6 @@ scopes` lists them. A token made with a scoped or read-only token can be no wide
     },
     /// Change one of your tokens' label or scopes (scopes only narrow, unless the token you
     /// use covers the new ones)
-    #[command(
-        after_help = "Example:\n  wmill token update wm_AbCdEfG --label ci-readonly --scope groups:read"
-    )]
     Update {
         /// The token's 10-character prefix, as shown by `token list`
         prefix: String,
@@ -73,6 +68,9 @@ scopes` lists them. A token made with a scoped or read-only token can be no wide
         // Its own id: `token` is the global --token, which would swallow this value.
         #[arg(id = "token_or_prefix", value_name = "TOKEN")]
         token: String,
+        /// Do not ask for confirmation when it is the token in use
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -215,13 +213,25 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             }
             ctx.out.list(&domains, table, "No scopes.");
         }
-        Cmd::Delete { token } => {
+        Cmd::Delete { token, yes } => {
+            let r = ctx.resolve()?;
+            let in_use = r.token.as_deref().is_some_and(|t| {
+                token.chars().count() >= TOKEN_PREFIX_LEN && t.starts_with(token.as_str())
+            });
+            if in_use {
+                confirm(
+                    yes,
+                    "Delete the token in use",
+                    &format!(
+                        "This is the token wmill is using (from {}): once deleted, commands fail until you log in again with 'wmill workspace add <name> <workspace_id> <remote> --email <email>'.",
+                        ctx.token_source(&r)
+                    ),
+                )?;
+            }
             let message = client
                 .delete(&format!("/users/tokens/delete/{}", seg(&token)))
-                .map_err(|e| {
-                    e.hint_on(404, "list your tokens with 'wmill token list'")
-                        .hint_on(409, "give more of the token, or the whole token")
-                })?;
+                // An ambiguous prefix (409) is explained by the server: pass the whole token.
+                .map_err(|e| e.hint_on(404, "list your tokens with 'wmill token list'"))?;
             // Never echo a whole token back: its prefix identifies it.
             let prefix: String = token.chars().take(TOKEN_PREFIX_LEN).collect();
             ctx.out.done(

@@ -8,7 +8,7 @@ use wmill_api::{
 };
 
 use crate::client::seg;
-use crate::context::{Ctx, password_or_prompt};
+use crate::context::{Ctx, confirm, password_or_prompt, read_stdin_secret};
 use crate::error::{Error, Result};
 use crate::output::{Table, opt, yes_no};
 
@@ -31,7 +31,11 @@ enum Cmd {
         /// The new user's email
         email: String,
         /// Their password [default: 24 random characters, printed once]
+        #[arg(conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read their password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
         /// Make them a superadmin
         #[arg(long)]
         superadmin: bool,
@@ -46,6 +50,9 @@ enum Cmd {
     Remove {
         /// The user's email
         email: String,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Print a new token, and nothing else: for --email/--password (no login needed), else for
     /// the current login
@@ -54,15 +61,16 @@ enum Cmd {
         #[arg(long)]
         email: Option<String>,
         /// Their password [default: asked for when stdin is a terminal]
-        #[arg(long, requires = "email")]
+        #[arg(long, requires = "email", conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read the password from the first line of stdin
+        #[arg(long, requires = "email")]
+        password_stdin: bool,
     },
     /// List instance users (superadmins first, then by email)
     List,
     /// Change a user: superadmin or not, enabled or not, name, company (superadmins)
-    #[command(
-        after_help = "Disabling a user ends every token they hold or minted.\n\nExample:\n  wmill user update alice@example.com --disable"
-    )]
+    #[command(after_help = "Disabling a user ends every token they hold or minted.")]
     Update {
         /// The user's email
         email: String,
@@ -90,8 +98,11 @@ enum Cmd {
         /// The user's email [default: you]
         email: Option<String>,
         /// The new password [default: asked for when stdin is a terminal]
-        #[arg(long)]
+        #[arg(long, conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read the new password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
         /// End their API and impersonation tokens too
         #[arg(long)]
         revoke_tokens: bool,
@@ -122,6 +133,32 @@ enum Cmd {
     },
 }
 
+/// What removing `email` costs, for the confirmation; what the server cannot tell is left
+/// out (the server refuses what it must anyway).
+fn removal_cost(client: &crate::client::Client, email: &str) -> String {
+    let mut cost = format!(
+        "Removing {email} deletes the account, its membership of every workspace, the group ownerships held under its usernames and all its tokens. This cannot be undone."
+    );
+    let is = |a: &str| a.eq_ignore_ascii_case(email);
+    if let Ok(me) = client.get::<GlobalUserInfo>("/users/whoami", &[])
+        && is(&me.email)
+    {
+        cost.push_str(" It is your own account: the token you are using stops working.");
+    }
+    if let Ok(users) = client.get_all::<GlobalUserInfo>("/users/list_as_super_admin", &[]) {
+        let supers: Vec<&GlobalUserInfo> = users
+            .iter()
+            .filter(|u| u.super_admin && !u.disabled)
+            .collect();
+        if supers.len() == 1 && is(&supers[0].email) {
+            cost.push_str(
+                " It is the last enabled superadmin, so the server will refuse: make another account superadmin first ('wmill user update <email> --superadmin').",
+            );
+        }
+    }
+    cost
+}
+
 /// Runs `wmill user …`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     match args.command.unwrap_or(Cmd::List) {
@@ -129,11 +166,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Cmd::Add {
             email,
             password,
+            password_stdin,
             superadmin,
             company,
             name,
         } => {
             let client = ctx.authed()?;
+            let password = match password_stdin {
+                true => Some(read_stdin_secret("--password-stdin")?),
+                false => password,
+            };
             let generated = password.is_none();
             let password = match password {
                 Some(p) => p,
@@ -154,7 +196,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .hint_on(401, "creating users needs a superadmin's token")
             })?;
             let role = if superadmin { "superadmin" } else { "user" };
-            if generated {
+            if generated && ctx.out.is_quiet() && !ctx.out.is_json() {
+                // Quiet, but the password is the data this command produced.
+                ctx.out.text(&password);
+            } else if generated {
                 ctx.out.done(
                     &format!("Created {role} {email} with password: {password}\n(shown only once: store it now)"),
                     &message,
@@ -169,8 +214,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Remove { email } => {
+        Cmd::Remove { email, yes } => {
             let client = ctx.authed()?;
+            if !yes {
+                confirm(
+                    false,
+                    &format!("Remove user {email}"),
+                    &removal_cost(&client, &email),
+                )?;
+            }
             let message = client
                 .delete(&format!("/users/delete/{}", seg(&email)))
                 .map_err(|e| {
@@ -228,9 +280,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Cmd::SetPassword {
             email,
             password,
+            password_stdin,
             revoke_tokens,
         } => {
-            let password = password_or_prompt(password, "setting a password", "--password")?;
+            let password =
+                password_or_prompt(password, password_stdin, "setting a password", "--password")?;
             let body = SetPassword {
                 password,
                 revoke_tokens: revoke_tokens.then_some(true),
@@ -314,10 +368,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             print_token(ctx, token.trim());
             Ok(())
         }
-        Cmd::CreateToken { email, password } => {
+        Cmd::CreateToken {
+            email,
+            password,
+            password_stdin,
+        } => {
             let token = match email {
                 Some(email) => {
-                    let password = password_or_prompt(password, "logging in", "--password")?;
+                    let password =
+                        password_or_prompt(password, password_stdin, "logging in", "--password")?;
                     ctx.anon()?
                         .post("/auth/login", &Login { email, password })
                         .map_err(|e| e.hint_on(400, "check the email and password"))?

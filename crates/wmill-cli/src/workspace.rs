@@ -7,11 +7,11 @@ use serde_json::json;
 use wmill_api::{
     AddUser, ChangeWorkspaceName, CreateServiceAccount, CreateWorkspace, EditAutoInvite,
     EditInstanceGroups, EditWorkspaceUser, GlobalUserInfo, Login, NewToken, ServiceAccountToken,
-    User, UserInfo, WorkspaceId, WorkspaceSettings,
+    TOKEN_PREFIX_LEN, TruncatedToken, User, UserInfo, WorkspaceId, WorkspaceSettings,
 };
 
 use crate::client::{Client, seg};
-use crate::context::{Ctx, password_or_prompt};
+use crate::context::{Ctx, confirm, password_or_prompt};
 use crate::error::{Error, Result};
 use crate::output::{Table, opt, time, yes_no};
 use crate::profile::{self, Profile};
@@ -33,10 +33,8 @@ enum Cmd {
     #[command(after_help = "\
 Credentials: --token <token> (or WM_TOKEN), or --email/--password: wmill then logs in, mints a
 long-lived token labelled 'wmill-cli', logs the session out and saves that token. It checks that
-the workspace exists and that you can use it before saving anything.
-
-Example:
-  wmill workspace add prod admins http://127.0.0.1:8000 --email admin@windmill.dev")]
+the workspace exists and that you can use it before minting anything. When it replaces a
+profile, the old profile's token is revoked if wmill minted it.")]
     Add {
         /// A name for the profile
         name: String,
@@ -48,8 +46,11 @@ Example:
         #[arg(long)]
         email: Option<String>,
         /// The password for --email [default: asked for when stdin is a terminal]
-        #[arg(long, requires = "email")]
+        #[arg(long, requires = "email", conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read the password for --email from the first line of stdin
+        #[arg(long, requires = "email")]
+        password_stdin: bool,
     },
     /// List the saved profiles (the active one is marked)
     List,
@@ -58,10 +59,13 @@ Example:
         /// The profile's name
         name: String,
     },
-    /// Forget a saved profile
+    /// Forget a saved profile (and, with --revoke, delete its token on the server)
     Remove {
         /// The profile's name
         name: String,
+        /// Delete the profile's token on the server first
+        #[arg(long)]
+        revoke: bool,
     },
     /// Show who you are in the current workspace
     Whoami,
@@ -94,6 +98,9 @@ Example:
     RemoveUser {
         /// Their username in the workspace (see `workspace users`)
         username: String,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// List the current workspace's members
     Users,
@@ -125,18 +132,12 @@ Example:
     },
     /// Make the workspace fed by exactly these instance groups, each GROUP or GROUP:ROLE
     /// (admin, developer, operator; developer by default); none: no group (admins)
-    #[command(
-        after_help = "Example:\n  wmill workspace instance-groups eng:developer ops:operator"
-    )]
     InstanceGroups {
         /// GROUP or GROUP:ROLE
         groups: Vec<String>,
     },
     /// Set what operators may see, as FLAG=true|false (groups and audit_logs are
     /// enforced by this server) (admins)
-    #[command(
-        after_help = "Example:\n  wmill workspace operator-settings groups=false audit_logs=false"
-    )]
     OperatorSettings {
         /// FLAG=true or FLAG=false
         #[arg(required = true)]
@@ -156,8 +157,8 @@ Example:
     Delete {
         /// The workspace's id
         id: String,
-        /// Confirm: this cannot be undone
-        #[arg(long)]
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
         yes: bool,
     },
     /// Leave the current workspace (never as its last admin)
@@ -189,9 +190,6 @@ enum MemberCmd {
 #[derive(Debug, Subcommand)]
 enum ServiceAccountCmd {
     /// Create a service account (an operator unless --admin or --developer)
-    #[command(
-        after_help = "Example:\n  wmill workspace service-account create ci_deploy --developer\n  TOKEN=$(wmill workspace service-account token ci_deploy --scope groups:write)"
-    )]
     Create {
         /// Its username
         username: String,
@@ -228,6 +226,14 @@ enum ServiceAccountCmd {
     },
 }
 
+impl Args {
+    /// Whether the command connects with settings of its own (a profile being added or
+    /// removed), not those resolved from flags and the active profile.
+    pub fn own_connection(&self) -> bool {
+        matches!(self.command, Some(Cmd::Add { .. } | Cmd::Remove { .. }))
+    }
+}
+
 /// A saved profile as listed: never its token.
 #[derive(Debug, Serialize)]
 struct ProfileView<'a> {
@@ -247,7 +253,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             remote,
             email,
             password,
-        } => add(ctx, name, workspace_id, &remote, email, password),
+            password_stdin,
+        } => {
+            let password = match email {
+                Some(_) => Some(password_or_prompt(
+                    password,
+                    password_stdin,
+                    "logging in",
+                    "--password",
+                )?),
+                None => None,
+            };
+            add(ctx, name, workspace_id, &remote, email.zip(password))
+        }
         Cmd::List => {
             let store = ctx.store()?;
             let views: Vec<ProfileView> = store
@@ -292,15 +310,38 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .done(&sentence, &sentence, json!({ "profile": name }));
             Ok(())
         }
-        Cmd::Remove { name } => {
+        Cmd::Remove { name, revoke } => {
             let mut store = ctx.store()?;
-            if !store.remove(&name) {
+            let Some(old) = store.get(&name).cloned() else {
                 return Err(unknown_profile(&store, &name));
+            };
+            // Revoked first: with --revoke, a profile is never forgotten while its token
+            // still works.
+            if revoke {
+                revoke_token(&old).map_err(|e| {
+                    e.hint_on(
+                        401,
+                        "the token no longer works (expired or already revoked): remove the profile without --revoke",
+                    )
+                })?;
             }
+            store.remove(&name);
             store.save()?;
-            let sentence = format!("Removed profile {name}.");
-            ctx.out
-                .done(&sentence, &sentence, json!({ "profile": name }));
+            let sentence = if revoke {
+                format!(
+                    "Revoked the token of profile {name} on {} and removed the profile.",
+                    old.remote
+                )
+            } else {
+                format!(
+                    "Removed profile {name} (its token still works on the server: --revoke deletes it)."
+                )
+            };
+            ctx.out.done(
+                &sentence,
+                &sentence,
+                json!({ "profile": name, "revoked": revoke }),
+            );
             Ok(())
         }
         Cmd::Whoami => whoami(ctx),
@@ -344,8 +385,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             );
             Ok(())
         }
-        Cmd::RemoveUser { username } => {
+        Cmd::RemoveUser { username, yes } => {
             let (client, w) = ctx.in_workspace()?;
+            if !yes {
+                let mut cost = format!(
+                    "Removing {username} from workspace {w} ends their group memberships and ownerships there and the tokens pinned to it."
+                );
+                if let Ok(me) = client.get::<UserInfo>(&format!("/w/{}/users/whoami", seg(&w)), &[])
+                    && me.username == username
+                {
+                    cost.push_str(&format!(
+                        " It is you: you lose access to {w} until an admin adds you back."
+                    ));
+                }
+                confirm(false, &format!("Remove {username} from {w}"), &cost)?;
+            }
             let message = client
                 .delete(&format!("/w/{}/users/delete/{}", seg(&w), seg(&username)))
                 .map_err(|e| {
@@ -380,12 +434,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Cmd::ServiceAccount(cmd) => service_account(ctx, cmd),
         Cmd::Member(cmd) => member(ctx, cmd),
         Cmd::Delete { id, yes } => {
-            if !yes {
-                return Err(Error::usage(
-                    format!("deleting workspace {id} cannot be undone"),
-                    Some("add --yes to confirm"),
-                ));
-            }
+            confirm(
+                yes,
+                &format!("Delete workspace {id}"),
+                &format!(
+                    "Deleting workspace {id} deletes its members, groups and the tokens pinned to it; its audit entries stay. This cannot be undone."
+                ),
+            )?;
             let message = ctx
                 .authed()?
                 .delete(&format!("/workspaces/delete/{}", seg(&id)))
@@ -704,42 +759,71 @@ fn add(
     name: String,
     workspace_id: String,
     remote: &str,
-    email: Option<String>,
-    password: Option<String>,
+    login: Option<(String, String)>,
 ) -> Result<()> {
     let remote = profile::normalize_remote(remote)?;
-    let token = match email {
-        Some(email) => {
-            let password = password_or_prompt(password, "logging in", "--password")?;
-            mint_token(&remote, email, password)?
-        }
-        None => ctx
-            .global
-            .token
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                Error::usage(
-                    "workspace add needs credentials",
-                    Some("pass --token <token>, or --email <email> to log in"),
-                )
-            })?,
-    };
-    let client = Client::new(&remote, Some(token.clone()));
-    let me = check_workspace(&client, &workspace_id)?;
-
     let mut store = ctx.store()?;
-    let replaced = store.upsert(Profile {
+    let (token, minted, me) = match login {
+        Some((email, password)) => {
+            // Nothing is minted until the login and the workspace are known to work.
+            let session = login_session(&remote, email, password)?;
+            let outcome = check_workspace(&session, &workspace_id)
+                .and_then(|me| Ok((mint_token(&session)?, me)));
+            // The session is not needed any more; failing to end it early only leaves it to
+            // expire.
+            let _ = session.post("/auth/logout", &json!({}));
+            let (token, me) = outcome?;
+            (token, true, me)
+        }
+        None => {
+            let token = ctx
+                .global
+                .token
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    Error::usage(
+                        "workspace add needs credentials",
+                        Some(
+                            "pass --token <token> (or --token-stdin), or --email <email> to log in",
+                        ),
+                    )
+                })?;
+            let me = check_workspace(&Client::new(&remote, Some(token.clone())), &workspace_id)?;
+            (token, false, me)
+        }
+    };
+    let new = Profile {
         name: name.clone(),
         remote: remote.clone(),
         workspace_id: workspace_id.clone(),
-        token,
-    });
+        token: token.clone(),
+    };
+    let old = store.get(&name).cloned();
+    store.upsert(new.clone());
     store.active = Some(name.clone());
-    store.save()?;
-    let verb = if replaced { "Replaced" } else { "Added" };
+    if let Err(e) = store.save() {
+        if minted {
+            // A token no profile holds is a credential nobody would ever revoke.
+            let _ = revoke_token(&new);
+        }
+        return Err(e);
+    }
+    // The replaced profile's token: deleted when `workspace add` minted it (its label says
+    // so), left alone otherwise (it may be in use elsewhere).
+    let mut replaced_note = String::new();
+    if let Some(old) = old.as_ref().filter(|o| o.token != token) {
+        match revoke_if_minted_here(old) {
+            Ok(note) => replaced_note = format!(" {note}"),
+            Err(e) => crate::print_warning(&format!(
+                "could not revoke the replaced profile's token on {}: {e}",
+                old.remote
+            )),
+        }
+    }
+    let verb = if old.is_some() { "Replaced" } else { "Added" };
     let sentence = format!(
-        "{verb} profile {name}: workspace {workspace_id} on {remote} as {}; it is now active.",
+        "{verb} profile {name}: workspace {workspace_id} on {remote} as {}; it is now active.{replaced_note}",
         me.email
     );
     ctx.out.done(
@@ -753,13 +837,16 @@ fn add(
     Ok(())
 }
 
-/// Logs in, mints a long-lived token with the session, and logs the session out.
-fn mint_token(remote: &str, email: String, password: String) -> Result<String> {
-    let anon = Client::new(remote, None);
-    let session = anon
+/// Logs in and returns a client carrying the session.
+fn login_session(remote: &str, email: String, password: String) -> Result<Client> {
+    let session = Client::new(remote, None)
         .post("/auth/login", &Login { email, password })
         .map_err(|e| e.hint_on(400, "check the email and password"))?;
-    let session = Client::new(remote, Some(session.trim().to_owned()));
+    Ok(Client::new(remote, Some(session.trim().to_owned())))
+}
+
+/// Mints the long-lived token a profile keeps, with the session of a login.
+fn mint_token(session: &Client) -> Result<String> {
     let token = session.post(
         "/users/tokens/create",
         &NewToken {
@@ -767,12 +854,43 @@ fn mint_token(remote: &str, email: String, password: String) -> Result<String> {
             ..NewToken::default()
         },
     )?;
-    // The session is not needed any more; failing to end it early only leaves it to expire.
-    let _ = session.post("/auth/logout", &json!({}));
     Ok(token.trim().to_owned())
 }
 
-/// Checks that `workspace` exists and the client's token may use it; returns who we are.
+/// Deletes a profile's token on its server, with the token itself.
+fn revoke_token(p: &Profile) -> Result<()> {
+    let prefix: String = p.token.chars().take(TOKEN_PREFIX_LEN).collect();
+    Client::new(&p.remote, Some(p.token.clone()))
+        .delete(&format!("/users/tokens/delete/{}", seg(&prefix)))
+        .map(drop)
+}
+
+/// Deletes a profile's token if `workspace add` minted it (labelled [`CLI_TOKEN_LABEL`]);
+/// returns a sentence saying what became of it.
+fn revoke_if_minted_here(p: &Profile) -> Result<&'static str> {
+    let client = Client::new(&p.remote, Some(p.token.clone()));
+    let tokens: Vec<TruncatedToken> = match client.get_all(
+        "/users/tokens/list",
+        &[("exclude_ephemeral", "true".to_owned())],
+    ) {
+        Ok(t) => t,
+        Err(Error::Server { status: 401, .. }) => {
+            return Ok("The replaced profile's token no longer worked.");
+        }
+        Err(e) => return Err(e),
+    };
+    let mine = tokens.iter().any(|t| {
+        p.token.starts_with(&t.token_prefix) && t.label.as_deref() == Some(CLI_TOKEN_LABEL)
+    });
+    if !mine {
+        return Ok(
+            "The replaced profile's token was not minted by wmill and still works: delete it with 'wmill token delete' if it is no longer needed.",
+        );
+    }
+    revoke_token(p)?;
+    Ok("The replaced profile's token was revoked.")
+}
+
 fn check_workspace(client: &Client, workspace: &str) -> Result<UserInfo> {
     let whoami = format!("/w/{}/users/whoami", seg(workspace));
     match client.post_json::<_, bool>(
@@ -809,7 +927,7 @@ fn check_workspace(client: &Client, workspace: &str) -> Result<UserInfo> {
 
 fn whoami(ctx: &Ctx) -> Result<()> {
     let r = ctx.resolve()?;
-    let client = Ctx::authed_from(&r)?;
+    let client = ctx.authed_from(&r)?;
     match &r.workspace {
         Some(w) => {
             let me: UserInfo = client.get(&format!("/w/{}/users/whoami", seg(w)), &[])?;

@@ -77,7 +77,7 @@ pub fn run(ctx: &mut Ctx, stage: &Stage) -> Result<CliResult> {
         ("WMILL_CONFIG_DIR", cfg_official.display().to_string()),
         ("NO_COLOR", "1".to_string()),
     ];
-    let remove = format!("{ours} user remove {NEW_USER} {flags}");
+    let remove = format!("{ours} user remove {NEW_USER} --yes {flags}");
     let commands: [(&str, String, Option<String>); 3] = [
         ("group list", "group list".into(), None),
         ("token list", "token list".into(), None),

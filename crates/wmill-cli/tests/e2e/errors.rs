@@ -80,33 +80,15 @@ fn unknown_group() {
 #[test]
 fn not_an_admin() {
     let server = Server::start();
-    let sh = Shell::new();
-    sh.login_admin(&server);
-    sh.wmill(&["user", "add", "dave@example.com", "dave-password"])
-        .ok();
-    sh.wmill(&["workspace", "add-user", "dave@example.com"])
-        .ok();
+    let (sh, dave) = Shell::admin_and_dave(&server);
     sh.wmill(&["group", "create", "admins-only"]).ok();
 
-    let dave = Shell::new();
-    dave.wmill(&[
-        "workspace",
-        "add",
-        "dave",
-        "admins",
-        &server.url,
-        "--email",
-        "dave@example.com",
-        "--password",
-        "dave-password",
-    ])
-    .ok();
     dave.wmill(&["user", "add", "eve@example.com", "eve-password"])
         .fails(1, &["super admin", "superadmin"]);
     dave.wmill(&["user", "list"]).fails(1, &["super admin"]);
     dave.wmill(&["workspace", "add-user", "eve@example.com"])
         .fails(1, &["Require Admin privileges for dave"]);
-    dave.wmill(&["group", "delete", "admins-only"])
+    dave.wmill(&["group", "delete", "admins-only", "--yes"])
         .fails(1, &["not an owner of group admins-only"]);
 }
 

@@ -227,18 +227,38 @@ impl Shell {
     /// `wmill workspace add local admins <url> --email admin… --password …`: the admin's
     /// profile, active.
     pub fn login_admin(&self, server: &Server) {
+        self.add_profile(server, "local", ADMIN_EMAIL, ADMIN_PASSWORD)
+            .ok();
+    }
+
+    /// `wmill workspace add <name> admins <url> --email <email> --password <password>`.
+    pub fn add_profile(&self, server: &Server, name: &str, email: &str, password: &str) -> Run {
         self.wmill(&[
             "workspace",
             "add",
-            "local",
+            name,
             "admins",
             &server.url,
             "--email",
-            ADMIN_EMAIL,
+            email,
             "--password",
-            ADMIN_PASSWORD,
+            password,
         ])
-        .ok();
+    }
+
+    /// The admin's shell (profile `local`), and the shell of `dave@example.com`, a member of
+    /// `admins` who is not an admin, created by the admin (profile `dave`).
+    pub fn admin_and_dave(server: &Server) -> (Shell, Shell) {
+        let sh = Shell::new();
+        sh.login_admin(server);
+        sh.wmill(&["user", "add", "dave@example.com", "dave-password"])
+            .ok();
+        sh.wmill(&["workspace", "add-user", "dave@example.com"])
+            .ok();
+        let dave = Shell::new();
+        dave.add_profile(server, "dave", "dave@example.com", "dave-password")
+            .ok();
+        (sh, dave)
     }
 }
 
@@ -333,6 +353,9 @@ impl Shell {
                     ),
                 }
             }
+            // A prompt is printed before echo is turned off: typing at once could race it,
+            // as a person never does.
+            std::thread::sleep(Duration::from_millis(300));
             stdin
                 .write_all(format!("{answer}\n").as_bytes())
                 .expect("type answer");

@@ -106,7 +106,7 @@ fn a_servers_text_is_shown_not_obeyed() {
             run.stdout
         );
     }
-    let run = sh.wmill(&[["group", "delete", "g"].as_slice(), &base].concat());
+    let run = sh.wmill(&[["group", "delete", "g", "--yes"].as_slice(), &base].concat());
     assert_eq!(run.code, 1);
     no_raw_escapes(&run.stderr);
     assert!(
@@ -182,4 +182,27 @@ fn a_server_that_never_stops_paging_is_cut_off() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(fake.requests.load(Ordering::SeqCst) <= 200);
     assert!(run.stderr.contains("stopped after"), "{}", run.stderr);
+}
+
+#[test]
+fn a_failing_server_gets_the_server_failed_hint() {
+    let fake = Fake::start(|_| (503, "text/plain", "Service unavailable: busy".into()));
+    let sh = Shell::new();
+    sh.wmill(&[
+        "group",
+        "list",
+        "--base-url",
+        &fake.url,
+        "--token",
+        "t",
+        "--workspace",
+        "ws",
+    ])
+    .fails(
+        1,
+        &[
+            "Service unavailable: busy",
+            "the server failed: try again, and look at the server's log",
+        ],
+    );
 }

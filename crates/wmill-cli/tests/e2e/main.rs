@@ -2,9 +2,12 @@
 //! Needs `cargo build -p wmill-server` first (the harness says so if it is missing).
 
 mod errors;
+mod first_hour;
 mod harness;
 mod help;
+mod hints;
 mod hostile;
 mod profiles;
+mod readme;
 mod stories;
 mod terminal;

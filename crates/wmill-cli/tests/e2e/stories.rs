@@ -61,7 +61,8 @@ fn user_add_and_remove_as_documented() {
     assert_eq!(token.stdout.lines().count(), 1);
 
     assert_eq!(
-        sh.wmill(&["user", "remove", "example@example.com"]).ok(),
+        sh.wmill(&["user", "remove", "example@example.com", "--yes"])
+            .ok(),
         "Removed user example@example.com.\n"
     );
 
@@ -70,7 +71,8 @@ fn user_add_and_remove_as_documented() {
             .ok(),
         "Created user example@example.com.\n"
     );
-    sh.wmill(&["user", "remove", "example@example.com"]).ok();
+    sh.wmill(&["user", "remove", "example@example.com", "--yes"])
+        .ok();
 
     let out = sh.wmill(&[
         "user",
@@ -103,7 +105,8 @@ fn user_add_and_remove_as_documented() {
         "{table}"
     );
 
-    sh.wmill(&["user", "remove", "example@example.com"]).ok();
+    sh.wmill(&["user", "remove", "example@example.com", "--yes"])
+        .ok();
     let users: Vec<GlobalUserInfo> = sh.wmill(&["user", "--json"]).json();
     assert!(users.iter().all(|u| u.email != "example@example.com"));
     assert!(users.iter().any(|u| u.email == ADMIN_EMAIL));
@@ -166,7 +169,9 @@ fn groups_as_documented() {
     assert!(line.contains("Data engineering"), "{line}");
 
     // Mutations answer one JSON object with --json.
-    let done: Value = sh.wmill(&["group", "delete", "data-team", "--json"]).json();
+    let done: Value = sh
+        .wmill(&["group", "delete", "data-team", "--yes", "--json"])
+        .json();
     assert!(
         done["message"]
             .as_str()
@@ -431,8 +436,15 @@ fn workspaces_and_members() {
     assert_eq!(saved.expiration, None);
 
     assert_eq!(
-        sh.wmill(&["workspace", "remove-user", "carol", "--workspace", "data"])
-            .ok(),
+        sh.wmill(&[
+            "workspace",
+            "remove-user",
+            "carol",
+            "--workspace",
+            "data",
+            "--yes"
+        ])
+        .ok(),
         "Removed carol from workspace data.\n"
     );
     carol_sh
