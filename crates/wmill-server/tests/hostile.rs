@@ -313,6 +313,8 @@ fn heavy_audit_filters_do_not_stall_other_users() {
     }
     times.sort();
     let p99 = times[times.len() * 99 / 100];
-    assert!(p99 < Duration::from_millis(100), "p99 {p99:?} of {times:?}");
+    // The stall this guards against made others wait 8 to 28 s; the bound leaves room for a
+    // busy 2-core machine (a test, not a benchmark: the latency goals live in bench/run).
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?} of {times:?}");
     p.stop();
 }
