@@ -51,25 +51,25 @@ async fn login(
         }
     };
     let out = s.svc.login(&req.email, req.password, client.ip).await?;
-    let expires = to_ts(out.expires_at).format("%a, %d %b %Y %H:%M:%S GMT");
-    let secure = if s.svc.settings().secure_cookies || client.https {
-        "; Secure"
-    } else {
-        ""
-    };
-    let headers = cookie(format!(
-        "token={}; HttpOnly; SameSite=Lax; Path=/; Expires={expires}{secure}",
-        out.token
-    ));
+    let secure = s.svc.settings().secure_cookies || client.https;
+    let headers = cookie(session_cookie(&out.token, out.expires_at, secure));
     Ok((headers, Text(out.token)))
 }
 
+/// The `Set-Cookie` value of a session: HttpOnly, SameSite=Lax, Secure over https.
+pub(crate) fn session_cookie(token: &str, expires_at: crate::clock::Micros, secure: bool) -> String {
+    let expires = to_ts(expires_at).format("%a, %d %b %Y %H:%M:%S GMT");
+    let secure = if secure { "; Secure" } else { "" };
+    format!("token={token}; HttpOnly; SameSite=Lax; Path=/; Expires={expires}{secure}")
+}
+
+/// The `Set-Cookie` value that ends a session cookie.
+pub(crate) const CLEAR_SESSION_COOKIE: &str =
+    "token=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+
 async fn logout(s: AppState, raw: String) -> Result<(HeaderMap, Text)> {
     s.svc.logout(&raw).await?;
-    let headers = cookie(
-        "token=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-            .into(),
-    );
+    let headers = cookie(CLEAR_SESSION_COOKIE.into());
     Ok((headers, Text("logged out successfully".into())))
 }
 

@@ -8,6 +8,7 @@ pub mod extract;
 mod groups;
 mod instance;
 pub mod openapi;
+mod pages;
 pub mod serve;
 mod settings;
 mod tokens;
@@ -224,6 +225,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         requirements,
     };
     router
+        .merge(pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

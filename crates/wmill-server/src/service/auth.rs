@@ -29,6 +29,8 @@ pub struct LoginOutcome {
     pub token: String,
     /// When it expires.
     pub expires_at: Micros,
+    /// Whether this was the account's first sign-in (its password was set by someone else).
+    pub first_login: bool,
 }
 
 impl Service {
@@ -218,11 +220,12 @@ impl Service {
             read_only: false,
             minted_by: None,
         };
+        let first_login = account.as_ref().is_none_or(|a| a.first_time_user);
         let record = LoginRecord {
             token: row,
             verified_hash,
             rehash,
-            first_login: account.as_ref().is_none_or(|a| a.first_time_user),
+            first_login,
             audit,
         };
         if !self.store.login(record).await? {
@@ -234,6 +237,7 @@ impl Service {
         Ok(LoginOutcome {
             token: minted.raw,
             expires_at,
+            first_login,
         })
     }
 
@@ -424,6 +428,41 @@ impl Service {
             return Err(Error::unauthorized());
         }
         Ok(format!("password of {} updated", c.email))
+    }
+}
+
+impl Service {
+    /// Checks the caller's current password before a page changes it, so that a session
+    /// left open is not enough to take the account. Throttled per address like a login; a
+    /// wrong password is audited as a refused login (it does not count towards the
+    /// account's lockout: its owner is signed in).
+    pub async fn check_own_password(&self, c: &Caller, password: String, ip: IpAddr) -> Result<()> {
+        let now = self.now();
+        let email = Email::parse(&c.email).ok();
+        if !self.throttle.allow(ip, now) {
+            self.refused_login(email.as_ref(), ip, "too many attempts from this address")
+                .await?;
+            return Err(Error::TooManyRequests(
+                "too many attempts; wait a few minutes and try again".into(),
+            ));
+        }
+        let stored = match &email {
+            Some(e) => self
+                .store
+                .account(e.as_str())
+                .await?
+                .filter(|a| !a.disabled)
+                .map(|a| a.password_hash),
+            None => None,
+        };
+        match self.hasher.verify(password, stored).await? {
+            Verified::No => {
+                self.refused_login(email.as_ref(), ip, "wrong current password")
+                    .await?;
+                Err(Error::BadRequest("the current password is not right".into()))
+            }
+            Verified::Yes | Verified::YesRehashed(_) => Ok(()),
+        }
     }
 }
 
