@@ -281,6 +281,70 @@ impl TestApp {
         self.call("DELETE", path, Some(token), None).await
     }
 
+    /// A page, as a browser signed in with `session` asks for it (cookie, `Host: localhost`).
+    pub async fn page(&self, path: &str, session: &str) -> Resp {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "localhost")
+            .header("cookie", format!("token={session}"))
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// The CSRF value of the forms on `session`'s pages, read from a page as a browser would.
+    pub async fn csrf(&self, session: &str) -> String {
+        let page = self.page("/user/profile", session).await;
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field on the profile page: {page:?}"));
+        let rest = &page.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+
+    /// Posts a form from one of our pages: `session`'s cookie, `Origin: http://localhost`,
+    /// its CSRF value (unless `fields` carries its own `csrf`), url-encoded.
+    pub async fn submit(&self, path: &str, session: &str, fields: &[(&str, &str)]) -> Resp {
+        let mut pairs: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !fields.iter().any(|(k, _)| *k == "csrf") {
+            pairs.push(("csrf".into(), self.csrf(session).await));
+        }
+        self.submit_raw(path, Some(session), Some("http://localhost"), &pairs)
+            .await
+    }
+
+    /// Posts a url-encoded form exactly as given (no CSRF value added), for the refusals.
+    pub async fn submit_raw(
+        &self,
+        path: &str,
+        session: Option<&str>,
+        origin: Option<&str>,
+        pairs: &[(String, String)],
+    ) -> Resp {
+        let body: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(s) = session {
+            req = req.header("cookie", format!("token={s}"));
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
     /// Logs in and returns the session token.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
@@ -360,4 +424,14 @@ impl TestApp {
             .await;
         r.parse()
     }
+}
+
+/// Percent-encodes a form value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
