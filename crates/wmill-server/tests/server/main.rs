@@ -16,6 +16,7 @@ mod groups;
 mod hardening;
 mod instance;
 mod meta;
+mod pages;
 mod performance;
 mod permissions;
 mod scopes;
