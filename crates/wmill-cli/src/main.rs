@@ -3,6 +3,7 @@
 //! exit code; every noun lives in its own module.
 
 mod audit;
+mod browser_login;
 mod cli;
 mod client;
 mod context;

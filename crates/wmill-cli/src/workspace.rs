@@ -1,6 +1,8 @@
 //! `wmill workspace`: connection profiles (local, Windmill's files) and the workspace
 //! itself on the server (creation, members).
 
+use std::io::IsTerminal;
+
 use clap::Subcommand;
 use serde::Serialize;
 use serde_json::json;
@@ -18,6 +20,8 @@ use crate::profile::{self, Profile};
 
 /// Label of the long-lived token minted by `workspace add --email`.
 const CLI_TOKEN_LABEL: &str = "wmill-cli";
+/// Label the server gives the token of a browser login (`/user/cli`).
+const BROWSER_TOKEN_LABEL: &str = "wmill CLI (browser login)";
 
 /// `wmill workspace [COMMAND]`; without a command, lists the saved profiles.
 #[derive(Debug, clap::Args)]
@@ -32,7 +36,8 @@ enum Cmd {
     /// Save a profile for a workspace on a server and make it active
     #[command(after_help = "\
 Credentials: --token <token> (or WM_TOKEN), or --email/--password: wmill then logs in, mints a
-long-lived token labelled 'wmill-cli', logs the session out and saves that token. It checks that
+long-lived token labelled 'wmill-cli', logs the session out and saves that token. With neither,
+on a terminal, it opens <remote>/user/cli in your browser: sign in there and allow it. It checks that
 the workspace exists and that you can use it before minting anything. When it replaces a
 profile, the old profile's token is revoked if wmill minted it.")]
     Add {
@@ -776,21 +781,35 @@ fn add(
             (token, true, me)
         }
         None => {
-            let token = ctx
-                .global
-                .token
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| {
-                    Error::usage(
+            let given = ctx.global.token.clone().filter(|t| !t.trim().is_empty());
+            let (token, minted) = match given {
+                Some(t) => (t, false),
+                // On a terminal, a browser can sign in for us (the server mints the token).
+                None if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => {
+                    (crate::browser_login::login(&remote)?, true)
+                }
+                None => {
+                    return Err(Error::usage(
                         "workspace add needs credentials",
                         Some(
-                            "pass --token <token> (or --token-stdin), or --email <email> to log in",
+                            "pass --token <token> (or --token-stdin), or --email <email> to log in; on a terminal, a browser can sign in",
                         ),
-                    )
+                    ));
+                }
+            };
+            let me = check_workspace(&Client::new(&remote, Some(token.clone())), &workspace_id)
+                .inspect_err(|_| {
+                    if minted {
+                        // A token no profile will hold: revoked at once.
+                        let _ = revoke_token(&Profile {
+                            name: String::new(),
+                            remote: remote.clone(),
+                            workspace_id: String::new(),
+                            token: token.clone(),
+                        });
+                    }
                 })?;
-            let me = check_workspace(&Client::new(&remote, Some(token.clone())), &workspace_id)?;
-            (token, false, me)
+            (token, minted, me)
         }
     };
     let new = Profile {
@@ -865,7 +884,8 @@ fn revoke_token(p: &Profile) -> Result<()> {
         .map(drop)
 }
 
-/// Deletes a profile's token if `workspace add` minted it (labelled [`CLI_TOKEN_LABEL`]);
+/// Deletes a profile's token if `workspace add` minted it (labelled [`CLI_TOKEN_LABEL`], or
+/// [`BROWSER_TOKEN_LABEL`] by a browser login);
 /// returns a sentence saying what became of it.
 fn revoke_if_minted_here(p: &Profile) -> Result<&'static str> {
     let client = Client::new(&p.remote, Some(p.token.clone()));
@@ -880,7 +900,11 @@ fn revoke_if_minted_here(p: &Profile) -> Result<&'static str> {
         Err(e) => return Err(e),
     };
     let mine = tokens.iter().any(|t| {
-        p.token.starts_with(&t.token_prefix) && t.label.as_deref() == Some(CLI_TOKEN_LABEL)
+        p.token.starts_with(&t.token_prefix)
+            && matches!(
+                t.label.as_deref(),
+                Some(CLI_TOKEN_LABEL | BROWSER_TOKEN_LABEL)
+            )
     });
     if !mine {
         return Ok(
