@@ -112,7 +112,10 @@ async fn login(State(s): State<AppState>, client: Client, req: Request) -> Respo
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let given = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone());
+    let given = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone());
     let form: LoginForm = match parse_pairs(&pairs) {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -132,18 +135,24 @@ async fn login(State(s): State<AppState>, client: Client, req: Request) -> Respo
         Ok(out) => {
             let secure = s.svc.settings().secure_cookies || client.https;
             let to = if out.first_login {
-                format!("/user/profile?first=1&next={}", super::encode_component(&next))
+                format!(
+                    "/user/profile?first=1&next={}",
+                    super::encode_component(&next)
+                )
             } else {
                 next
             };
             let mut res = see_other(&to);
-            if let Ok(v) = HeaderValue::from_str(&session_cookie(&out.token, out.expires_at, secure))
+            if let Ok(v) =
+                HeaderValue::from_str(&session_cookie(&out.token, out.expires_at, secure))
             {
                 res.headers_mut().append(SET_COOKIE, v);
             }
             res.headers_mut().append(
                 SET_COOKIE,
-                HeaderValue::from_static("login_csrf=; HttpOnly; SameSite=Strict; Path=/user/login; Max-Age=0"),
+                HeaderValue::from_static(
+                    "login_csrf=; HttpOnly; SameSite=Strict; Path=/user/login; Max-Age=0",
+                ),
             );
             res
         }
@@ -193,14 +202,15 @@ fn cli_port(port: Option<&str>) -> Result<u16, PageError> {
         })
 }
 
-async fn cli_page(State(_s): State<AppState>, req: Request) -> Result<Response, PageError> {
+async fn cli_page(State(s): State<AppState>, req: Request) -> Result<Response, PageError> {
     let (mut parts, _body) = req.into_parts();
     let q: CliQuery = Query::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or(CliQuery { port: None });
     let port = cli_port(q.port.as_deref())?;
+    // The port is checked first: a bad one is refused before anyone is asked to sign in.
     let session =
-        <Session as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &_s)
+        <Session as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &s)
             .await?;
     let body = html! {
         h1 { "Allow a command-line client?" }
@@ -233,10 +243,7 @@ struct CliForm {
     decision: Option<String>,
 }
 
-async fn cli_decide(
-    State(s): State<AppState>,
-    post: Post<CliForm>,
-) -> Result<Response, PageError> {
+async fn cli_decide(State(s): State<AppState>, post: Post<CliForm>) -> Result<Response, PageError> {
     let port = cli_port(post.form.port.as_deref())?;
     if post.form.decision.as_deref() != Some("allow") {
         return Ok(post.session.page(
@@ -301,7 +308,17 @@ mod tests {
     fn cli_ports_are_numbers_from_1_to_65535() {
         assert_eq!(cli_port(Some("8123")).unwrap(), 8123);
         assert_eq!(cli_port(Some("65535")).unwrap(), 65535);
-        for bad in ["0", "65536", "70000", "abc", "", "80@evil.example", "-1", "+80", "080x"] {
+        for bad in [
+            "0",
+            "65536",
+            "70000",
+            "abc",
+            "",
+            "80@evil.example",
+            "-1",
+            "+80",
+            "080x",
+        ] {
             assert!(cli_port(Some(bad)).is_err(), "{bad:?}");
         }
         assert!(cli_port(None).is_err());
