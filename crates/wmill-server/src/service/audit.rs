@@ -4,7 +4,7 @@
 use wmill_api::{ActionKind, AuditLog, AuditQuery};
 
 use super::{Member, Service, paginate};
-use crate::clock::to_ts;
+use crate::clock::{Micros, to_ts};
 use crate::domain::quote;
 use crate::error::{Error, Result};
 use crate::store::{AuditFilter, AuditRow, MAX_FILTER_LIST};
@@ -101,6 +101,45 @@ fn text(v: &Option<String>) -> Option<String> {
 impl Service {
     /// Entries visible to the caller that match the query, newest first.
     pub async fn list_audit(&self, m: &Member, q: AuditQuery) -> Result<Vec<AuditLog>> {
+        let Some(f) = self.audit_filter(m, &q).await? else {
+            return Ok(Vec::new());
+        };
+        self.store
+            .list_audit(f)
+            .await?
+            .into_iter()
+            .map(wire)
+            .collect()
+    }
+
+    /// How many entries visible to the caller match the query (its `before_id` and paging
+    /// aside) after `since`, per UTC day and action kind: (days since the epoch, kind, count).
+    pub async fn audit_activity(
+        &self,
+        m: &Member,
+        q: AuditQuery,
+        since: Micros,
+    ) -> Result<Vec<(i64, ActionKind, i64)>> {
+        let Some(mut f) = self.audit_filter(m, &q).await? else {
+            return Ok(Vec::new());
+        };
+        f.after = Some(f.after.map_or(since, |a| a.max(since)));
+        self.store
+            .audit_activity(f)
+            .await?
+            .into_iter()
+            .map(|(day, kind, n)| {
+                let kind = ActionKind::parse(&kind).ok_or_else(|| {
+                    Error::internal(format!("audit rows have action kind {kind:?}"))
+                })?;
+                Ok((day, kind, n))
+            })
+            .collect()
+    }
+
+    /// The store's filter for what the caller asked and may see; `None` when they may see
+    /// nothing of it (a member asking for someone else's entries).
+    async fn audit_filter(&self, m: &Member, q: &AuditQuery) -> Result<Option<AuditFilter>> {
         self.operator_may(m, super::OperatorView::AuditLogs).await?;
         let (offset, limit) = paginate(number("page", &q.page)?, number("per_page", &q.per_page)?);
         let all_workspaces = flag("all_workspaces", &q.all_workspaces)?;
@@ -126,7 +165,7 @@ impl Service {
         let mut username = text(&q.username);
         if !m.is_admin {
             match &username {
-                Some(u) if *u != m.username => return Ok(Vec::new()),
+                Some(u) if *u != m.username => return Ok(None),
                 _ => username = Some(m.username.clone()),
             }
         }
@@ -144,12 +183,7 @@ impl Service {
             offset,
             limit,
         };
-        self.store
-            .list_audit(f)
-            .await?
-            .into_iter()
-            .map(wire)
-            .collect()
+        Ok(Some(f))
     }
 
     /// One entry, if the caller may see it.

@@ -138,6 +138,9 @@ pub trait AuditStore {
     /// Entries matching `f`, newest first.
     async fn list_audit(&self, f: AuditFilter) -> StoreResult<Vec<AuditRow>>;
     async fn audit_entry(&self, id: i64) -> StoreResult<Option<AuditRow>>;
+    /// Entries matching `f` (its `before_id`, `offset` and `limit` aside) counted per UTC
+    /// day and action kind: (days since the epoch, stored action kind, count).
+    async fn audit_activity(&self, f: AuditFilter) -> StoreResult<Vec<(i64, String, i64)>>;
 }
 
 // ---------------------------------------------------------------------------------------

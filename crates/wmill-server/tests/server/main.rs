@@ -17,6 +17,7 @@ mod hardening;
 mod instance;
 mod meta;
 mod pages;
+mod pages_admin;
 mod performance;
 mod permissions;
 mod scopes;

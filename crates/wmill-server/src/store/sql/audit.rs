@@ -211,6 +211,47 @@ impl AuditStore for SqlStore {
             .await?)
         })
     }
+
+    async fn audit_activity(&self, f: AuditFilter) -> StoreResult<Vec<(i64, String, i64)>> {
+        let f = AuditFilter {
+            before_id: None,
+            ..f
+        };
+        let (sql, binds) = activity_query(&f);
+        if binds.len() > MAX_BINDS {
+            return Err(StoreError::Other(format!(
+                "an audit query with {} parameters was refused",
+                binds.len()
+            )));
+        }
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (i64, String, i64)>(AssertSqlSafe(sql.as_str()));
+            for b in &binds {
+                q = match b {
+                    Bind::S(s) => q.bind(s.as_str()),
+                    Bind::I(i) => q.bind(*i),
+                };
+            }
+            Ok(q.fetch_all(c).await?)
+        })
+    }
+}
+
+/// Microseconds in a day: timestamps are integers on both databases, so `/` is integer
+/// division and a day is `timestamp / DAY` (UTC).
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// Counts per day and action kind of the entries `f` matches.
+fn activity_query(f: &AuditFilter) -> (String, Vec<Bind>) {
+    let mut binds = Vec::new();
+    let mut sql = format!(
+        "SELECT timestamp / {DAY_MICROS} AS day, action_kind, COUNT(*) AS n FROM audit WHERE 1 = 1"
+    );
+    audit_conditions(&mut sql, &mut binds, f, None);
+    sql.push_str(&format!(
+        " GROUP BY timestamp / {DAY_MICROS}, action_kind ORDER BY 1, 2"
+    ));
+    (sql, binds)
 }
 
 #[cfg(test)]
