@@ -18,6 +18,7 @@ mod instance;
 mod meta;
 mod pages;
 mod pages_admin;
+mod pages_workspace;
 mod performance;
 mod permissions;
 mod scopes;
