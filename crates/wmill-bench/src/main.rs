@@ -1,9 +1,9 @@
 //! `wmill-bench`: the benchmark harness (issue 6). `wmill-bench all` measures, on SQLite
 //! and on PostgreSQL, CLI latency against Windmill's official client, authenticated
 //! throughput against a bare axum handler, isolation under a login storm, the audit log at
-//! 100 k / 1 M / 10 M entries, audited writes and memory, then writes `docs/benchmarks.md`
-//! and its plots. `bench/run` builds the binaries and runs it; `--smoke` runs everything
-//! with tiny sizes in a minute or so, for CI.
+//! 100 k / 1 M / 10 M entries, audited writes, memory and the pages (issue 15), then writes
+//! `docs/benchmarks.md` and its plots. `bench/run` builds the binaries and runs it; `--smoke`
+//! runs everything with tiny sizes in a minute or so, for CI.
 
 mod api;
 mod baseline;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::items::audit::AuditResult;
 use crate::items::cli::CliResult;
+use crate::items::pages::{P50_GOAL_US, PagesResult, WEIGHT_GOAL};
 use crate::items::storm::StormResult;
 use crate::items::throughput::TARGETS;
 use crate::run::{Backend, Results};
@@ -95,6 +96,7 @@ pub fn write(out: &Path, r: &Results) -> Result<()> {
     item4(&mut d, r);
     item5(&mut d, r);
     item6(&mut d, r);
+    item7(&mut d, r);
     changes(&mut d);
     let bench = out.join("bench");
     std::fs::create_dir_all(&bench).ctx(format!("cannot create {}", bench.display()))?;
@@ -120,6 +122,33 @@ fn intro(d: &mut Doc, r: &Results) {
         human_secs(r.seconds),
         r.command
     ));
+    for x in &r.reruns {
+        let items: Vec<String> = x.items.iter().map(|i| i.to_string()).collect();
+        let mut s = format!(
+            "Item{} {} measured by a later run on {}, in {} (load {} → {}), \
+             `{}`, merged into this report; the other items are from the run above.",
+            if x.items.len() > 1 { "s" } else { "" },
+            items.join(", "),
+            x.started,
+            human_secs(x.seconds),
+            x.load_at_start,
+            x.load_at_end,
+            x.command
+        );
+        if let Some(pg) = &x.postgres {
+            let _ = write!(s, " PostgreSQL for that run: {pg}.");
+        }
+        let same = x.versions.iter().all(|v| r.machine.versions.contains(v));
+        if !same {
+            let v: Vec<String> = x
+                .versions
+                .iter()
+                .map(|(k, v)| format!("{k} `{v}`"))
+                .collect();
+            let _ = write!(s, " Versions for that run: {}.", v.join(", "));
+        }
+        d.p(s);
+    }
     if r.profile.smoke {
         d.p(
             "**This is a smoke run** (tiny sizes, a second per measurement): it checks that the \
@@ -178,26 +207,29 @@ fn goals(d: &mut Doc, r: &Results) {
                 || r.throughput.iter().any(|x| x.backend == *b)
                 || r.storm.iter().any(|x| x.backend == *b)
                 || r.audit.iter().any(|x| x.backend == *b)
+                || r.pages.iter().any(|x| x.backend == *b)
         })
         .collect();
     type Cell<'a> = Box<dyn Fn(Backend) -> Option<String> + 'a>;
-    let rows: Vec<(&str, Cell)> = vec![
+    let members = thousands(r.profile.pages_members as f64);
+    let entries = thousands(r.profile.pages_audit as f64);
+    let rows: Vec<(String, Cell)> = vec![
         (
-            "[1](#1-cli-latency). our CLI ≥ 30× faster than the official one, each command (p50)",
+            "[1](#1-cli-latency). our CLI ≥ 30× faster than the official one, each command (p50)".into(),
             Box::new(|b| {
                 let (met, detail) = cli_goal(r.cli.iter().find(|c| c.backend == b)?);
                 Some(format!("{} {detail}", verdict(met)))
             }),
         ),
         (
-            "[2](#2-authenticated-throughput). whoami ≥ 0.5 × a bare axum handler (req/s, 64 connections)",
+            "[2](#2-authenticated-throughput). whoami ≥ 0.5 × a bare axum handler (req/s, 64 connections)".into(),
             Box::new(|b| {
                 let t = r.throughput.iter().find(|t| t.backend == b)?;
                 Some(format!("{} {:.2}", verdict(t.ratio(1) >= 0.5), t.ratio(1)))
             }),
         ),
         (
-            "[3](#3-isolation-under-a-login-storm). p99 of authenticated reads < 5 ms during a login storm",
+            "[3](#3-isolation-under-a-login-storm). p99 of authenticated reads < 5 ms during a login storm".into(),
             Box::new(|b| {
                 let s = r.storm.iter().find(|s| s.backend == b)?;
                 let p = storm_p99(s);
@@ -205,7 +237,7 @@ fn goals(d: &mut Doc, r: &Results) {
             }),
         ),
         (
-            "[3](#3-isolation-under-a-login-storm). logins/s ≥ 90 % of raw argon2id verifications/s",
+            "[3](#3-isolation-under-a-login-storm). logins/s ≥ 90 % of raw argon2id verifications/s".into(),
             Box::new(|b| {
                 let s = r.storm.iter().find(|s| s.backend == b)?;
                 let share = s.login_rate() / s.raw_per_sec;
@@ -213,7 +245,7 @@ fn goals(d: &mut Doc, r: &Results) {
             }),
         ),
         (
-            "[4](#4-audit-log-at-scale). audit list p50 < 5 ms at every size, each filter",
+            "[4](#4-audit-log-at-scale). audit list p50 < 5 ms at every size, each filter".into(),
             Box::new(|b| {
                 let a = r.audit.iter().find(|a| a.backend == b)?;
                 let p = audit_worst_p50(a);
@@ -221,11 +253,39 @@ fn goals(d: &mut Doc, r: &Results) {
             }),
         ),
         (
-            "[4](#4-audit-log-at-scale). p50 at 10 M ÷ p50 at 100 k < 2, each filter",
+            "[4](#4-audit-log-at-scale). p50 at 10 M ÷ p50 at 100 k < 2, each filter".into(),
             Box::new(|b| {
                 let a = r.audit.iter().find(|a| a.backend == b)?;
                 let w = audit_worst_ratio(a);
                 Some(format!("{} worst {w:.2}", verdict(w < 2.0)))
+            }),
+        ),
+        (
+            format!(
+                "[7](#7-pages). each page p50 < 5 ms with {members} members and {entries} audit entries"
+            ),
+            Box::new(|b| {
+                let x = r.pages.iter().find(|x| x.backend == b)?;
+                let w = x.slowest()?;
+                Some(format!(
+                    "{} worst {} ms ({})",
+                    verdict(pages_fast(x)),
+                    ms(w.p50_us),
+                    w.name
+                ))
+            }),
+        ),
+        (
+            "[7](#7-pages). each page < 100 KB (HTML + CSS + JS)".into(),
+            Box::new(|b| {
+                let x = r.pages.iter().find(|x| x.backend == b)?;
+                let w = x.heaviest()?;
+                Some(format!(
+                    "{} heaviest {} ({})",
+                    verdict(pages_light(x)),
+                    kb(w.total_bytes),
+                    w.name
+                ))
             }),
         ),
     ];
@@ -248,6 +308,25 @@ fn goals(d: &mut Doc, r: &Results) {
         "Items 5 (audited writes) and 6 (memory) have no goal; their numbers are below. Each \
          section ends with why a goal is met or missed, and by how much.",
     );
+}
+
+fn pages_fast(x: &PagesResult) -> bool {
+    x.pages
+        .iter()
+        .filter(|p| p.is_html())
+        .all(|p| p.p50_us < P50_GOAL_US)
+}
+
+fn pages_light(x: &PagesResult) -> bool {
+    x.pages
+        .iter()
+        .filter(|p| p.is_html())
+        .all(|p| p.total_bytes < WEIGHT_GOAL)
+}
+
+/// Bytes in kB (1 000 bytes), as the goal counts them.
+fn kb(n: u64) -> String {
+    format!("{:.1} kB", n as f64 / 1000.0)
 }
 
 fn machine(d: &mut Doc, r: &Results) {
@@ -287,7 +366,8 @@ fn machine(d: &mut Doc, r: &Results) {
          database for each measurement, and sends load to 127.0.0.1 only. `--smoke` runs \
          everything with tiny sizes in about a minute (CI does, in `.ci/run`); `--only 2,3`, \
          `--no-postgres` and `--keep` (keeps server logs, wrk scripts and outputs) narrow a \
-         run or explain it.",
+         run or explain it; a partial run into `docs/` replaces only its items' results in \
+         `bench/results.json` and says so at the top.",
     );
 }
 
@@ -1046,6 +1126,226 @@ fn item6(d: &mut Doc, r: &Results) {
          allocator keeping freed memory for reuse.",
     );
 }
+
+// ----- 7 ----------------------------------------------------------------------------------
+
+fn item7(d: &mut Doc, r: &Results) {
+    let Some(x0) = r.pages.first() else {
+        return;
+    };
+    d.h2("7. Pages");
+    d.p(format!(
+        "What a browser gets from the pages of issue 15. A fresh server per database (cheapest \
+         argon2 parameters: no page hashes a password) whose workspace `admins` has {} members, \
+         each with an instance account (so the superadmin's user list is full as well), {} \
+         groups of {} members, and an audit log of {} entries: those the setup wrote through \
+         the API, topped up in bulk like item 4's, one every 3 s up to now, so that the \
+         activity chart's 30 days hold all of them. The superadmin signs in through \
+         `/user/login` as a browser does (the `login_csrf` cookie and hidden field, the form \
+         posted with the server's `Origin`) and the `token` cookie it gets is the session. \
+         Then one client on one keep-alive HTTP/1.1 connection on loopback asks for every \
+         page in turn: {} warm-up round{}, then {} timed rounds, each round one request per \
+         page (in the order of the table below), so that a neighbour's burst hits every \
+         page alike. A time runs from the \
+         request's first byte written to the body's last byte read: the server's time plus \
+         loopback (tens of µs on this machine), as the browser would see it without \
+         rendering. The weight is what a browser with an empty cache transfers for the page: \
+         the status line, headers and body of the HTML and of every same-origin stylesheet, \
+         script and image it references, uncompressed (the server compresses nothing); 100 KB \
+         counts as 100 000 bytes. An answer other than 200, or a page without the rows it \
+         should show, stops the run.",
+        thousands(x0.members as f64),
+        x0.groups,
+        x0.group_size,
+        thousands(x0.audit_entries as f64),
+        x0.warmup,
+        if x0.warmup == 1 { "" } else { "s" },
+        x0.requests,
+    ));
+    let mut head: Vec<String> = vec![
+        "Page".into(),
+        "table rows".into(),
+        "HTML (bytes, headers included)".into(),
+        "with its CSS + JS".into(),
+    ];
+    for x in &r.pages {
+        head.push(format!("{} p50 / p90 / p99 (ms)", x.backend.name()));
+    }
+    let mut rows = Vec::new();
+    let mut groups = Vec::new();
+    for (i, p) in x0.pages.iter().enumerate() {
+        let weight = r
+            .pages
+            .iter()
+            .filter_map(|x| x.pages.get(i))
+            .map(|q| q.total_bytes)
+            .max()
+            .unwrap_or(0);
+        let html = r
+            .pages
+            .iter()
+            .filter_map(|x| x.pages.get(i))
+            .map(|q| q.body_bytes + q.header_bytes)
+            .max()
+            .unwrap_or(0);
+        let mut row = vec![
+            format!("{} `{}`", p.name, p.path),
+            if p.is_html() {
+                p.rows.to_string()
+            } else {
+                String::new()
+            },
+            thousands(html as f64),
+            if p.is_html() {
+                thousands(weight as f64)
+            } else {
+                "(asset)".into()
+            },
+        ];
+        for x in &r.pages {
+            row.push(x.pages.get(i).map_or(String::new(), |q| {
+                format!("{} / {} / {}", ms(q.p50_us), ms(q.p90_us), ms(q.p99_us))
+            }));
+        }
+        rows.push(row);
+        groups.push((
+            p.name.clone(),
+            r.pages
+                .iter()
+                .map(|x| x.pages.get(i).map_or(f64::NAN, |q| q.p50_us / 1e3))
+                .collect(),
+        ));
+    }
+    let head_ref: Vec<&str> = head.iter().map(String::as_str).collect();
+    d.table(&head_ref, rows);
+    d.plot(
+        "pages",
+        "p50 answer time of each page",
+        svg::bars(&Bars {
+            title: format!(
+                "Pages, p50 answer time ({} members, {} audit entries)",
+                thousands(x0.members as f64),
+                thousands(x0.audit_entries as f64)
+            ),
+            value_label: "milliseconds".into(),
+            log: false,
+            series: r
+                .pages
+                .iter()
+                .map(|x| x.backend.name().to_string())
+                .collect(),
+            groups,
+            fmt: |v| format!("{v:.2} ms"),
+        }),
+    );
+    for x in &r.pages {
+        let (Some(slow), Some(heavy)) = (x.slowest(), x.heaviest()) else {
+            continue;
+        };
+        let (fast, light) = (pages_fast(x), pages_light(x));
+        let mut why = format!(
+            "**{}: time goal {}, weight goal {}** (slowest p50 {} ms, {}, {}; heaviest {}, {}, {}).",
+            x.backend.name(),
+            word(fast),
+            word(light),
+            ms(slow.p50_us),
+            slow.name,
+            if fast {
+                format!("{:.1}× under 5 ms", P50_GOAL_US / slow.p50_us)
+            } else {
+                format!("{:.1}× over 5 ms", slow.p50_us / P50_GOAL_US)
+            },
+            kb(heavy.total_bytes),
+            heavy.name,
+            if light {
+                format!(
+                    "{:.1}× under 100 KB",
+                    WEIGHT_GOAL as f64 / heavy.total_bytes as f64
+                )
+            } else {
+                format!(
+                    "{:.1}× over 100 KB",
+                    heavy.total_bytes as f64 / WEIGHT_GOAL as f64
+                )
+            },
+        );
+        let slow_pages: Vec<String> = x
+            .pages
+            .iter()
+            .filter(|p| p.is_html() && p.p50_us >= P50_GOAL_US)
+            .map(|p| format!("{} ({} ms)", p.name, ms(p.p50_us)))
+            .collect();
+        let heavy_pages: Vec<String> = x
+            .pages
+            .iter()
+            .filter(|p| p.is_html() && p.total_bytes >= WEIGHT_GOAL)
+            .map(|p| format!("{} ({})", p.name, kb(p.total_bytes)))
+            .collect();
+        if !slow_pages.is_empty() {
+            let _ = write!(why, " At 5 ms or more: {}.", slow_pages.join(", "));
+        }
+        if !heavy_pages.is_empty() {
+            let _ = write!(why, " At 100 KB or more: {}.", heavy_pages.join(", "));
+        }
+        d.p(why);
+    }
+    let mut why = String::from(PAGES_WHY);
+    if let Some(g) = x0.pages.iter().find(|p| p.name == "group") {
+        let _ = write!(
+            why,
+            " Here the group page is {} of HTML for a group of {} in a workspace of {}, whose \
+             {} usernames fill its datalist.",
+            kb(g.body_bytes),
+            x0.group_size,
+            thousands(x0.members as f64 + 1.0),
+            thousands(x0.members as f64 + 1.0),
+        );
+    }
+    // Weight: rows times what a row carries.
+    for p in x0.pages.iter().filter(|p| p.is_html() && p.rows > 1) {
+        if p.total_bytes >= WEIGHT_GOAL / 2 {
+            let per_row = p.body_bytes as f64 / p.rows as f64;
+            let _ = write!(
+                why,
+                " The {} page is {} of HTML for {} table rows, about {} bytes a row: its rows \
+                 carry their own forms (each with a hidden CSRF field and the row's key \
+                 repeated in hidden inputs and labels), so its weight is the rows per page \
+                 times that{}.",
+                p.name,
+                kb(p.body_bytes),
+                p.rows,
+                thousands(per_row),
+                if p.total_bytes >= WEIGHT_GOAL {
+                    format!(
+                        "; under 100 KB means at most about {} such rows a page",
+                        thousands((WEIGHT_GOAL - (p.total_bytes - p.body_bytes)) as f64 / per_row)
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    d.p(why);
+}
+
+/// Why the pages cost what they cost: what each one reads and renders (from the server's
+/// code, crates/wmill-server/src/http/pages).
+const PAGES_WHY: &str = "Why. Every page is one maud template rendered into a string by its \
+     handler, after the session cookie is checked the way the API checks a bearer token; the \
+     stylesheet and the script are compiled in and shared by every page (a browser fetches \
+     them once, not per page). Most lists are bounded: members come 50 to a page, the \
+     superadmin's users and workspaces 200, the audit log 50 entries by keyset paging, so \
+     those pages cost about the same with 1 000 members as with 100 000. Three reads grow \
+     with the data instead. The audit log's activity chart counts every entry of the last 30 \
+     days that the filters match (one grouped COUNT over the window, here the whole log), so \
+     that page's time grows with the log's last month, whatever the page size. A group's \
+     page reads the workspace's whole member list (`list_members`, up to 10 000 full rows) \
+     to offer every username in the datalist of its add-member and add-owner fields, so its \
+     time and its weight grow with the workspace, not with the group. And the superadmin's \
+     workspaces page asks, for each workspace it lists, for the caller's membership and the \
+     workspace's latest archive or unarchive audit entry: two queries per row, up to 200 rows \
+     a page, which a database reached over the network (PostgreSQL) feels most.";
 
 fn changes(d: &mut Doc) {
     d.h2("What changed in the server for these numbers");

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
 use crate::items;
@@ -30,7 +30,8 @@ pub struct Options {
     /// Measure SQLite only.
     #[arg(long)]
     pub no_postgres: bool,
-    /// Items to run, e.g. `1,2` [default: all six].
+    /// Items to run, e.g. `1,2` [default: all seven]. Into the default folder, a partial run
+    /// replaces those items' results in `docs/bench/results.json` and keeps the others.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u8>,
     /// Folder holding the release `wmill-server` and `wmill` binaries.
@@ -45,7 +46,7 @@ pub struct Options {
 }
 
 /// Sizes and durations of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     pub smoke: bool,
     /// hyperfine runs of our CLI / of the official client, and warm-up runs.
@@ -71,6 +72,20 @@ pub struct Profile {
     /// Users created for the memory measurement, and how many of them log in.
     pub memory_users: usize,
     pub memory_logins: usize,
+    /// Pages: workspace members (each with an account), groups and their size, audit
+    /// entries; warm-up rounds and timed rounds (one request per page each).
+    #[serde(default)]
+    pub pages_members: usize,
+    #[serde(default)]
+    pub pages_groups: usize,
+    #[serde(default)]
+    pub pages_group_size: usize,
+    #[serde(default)]
+    pub pages_audit: i64,
+    #[serde(default)]
+    pub pages_warmup: u32,
+    #[serde(default)]
+    pub pages_requests: u32,
 }
 
 impl Profile {
@@ -95,6 +110,12 @@ impl Profile {
                 write_clients: 32,
                 memory_users: 300,
                 memory_logins: 100,
+                pages_members: 60,
+                pages_groups: 4,
+                pages_group_size: 5,
+                pages_audit: 1_000,
+                pages_warmup: 1,
+                pages_requests: 5,
             }
         } else {
             Profile {
@@ -116,13 +137,19 @@ impl Profile {
                 write_clients: 32,
                 memory_users: 100_000,
                 memory_logins: 25_000,
+                pages_members: 1_000,
+                pages_groups: 20,
+                pages_group_size: 25,
+                pages_audit: 10_000,
+                pages_warmup: 20,
+                pages_requests: 200,
             }
         }
     }
 }
 
 /// A database family the server runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backend {
     Sqlite,
     Postgres,
@@ -259,7 +286,7 @@ impl Stage {
 }
 
 /// Everything measured in one run.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Results {
     pub machine: Machine,
     pub command: String,
@@ -276,6 +303,25 @@ pub struct Results {
     pub audit: Vec<items::audit::AuditResult>,
     pub writes: Vec<items::writes::WritesResult>,
     pub memory: Vec<items::memory::MemoryResult>,
+    #[serde(default)]
+    pub pages: Vec<items::pages::PagesResult>,
+    /// Items measured again later by partial runs (`--only`), merged into this report.
+    #[serde(default)]
+    pub reruns: Vec<Rerun>,
+}
+
+/// A partial run merged into the report of an earlier one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rerun {
+    pub items: Vec<u8>,
+    pub command: String,
+    pub started: String,
+    pub seconds: f64,
+    pub load_at_start: String,
+    pub load_at_end: String,
+    pub versions: Vec<(String, String)>,
+    /// The PostgreSQL it used, if any (version and settings).
+    pub postgres: Option<String>,
 }
 
 fn find_official(opts: &Options, root: &Path) -> Result<PathBuf> {
@@ -393,6 +439,8 @@ pub fn all(opts: Options) -> Result<()> {
         audit: vec![],
         writes: vec![],
         memory: vec![],
+        pages: vec![],
+        reruns: vec![],
     };
 
     let outcome = (|| -> Result<()> {
@@ -410,6 +458,9 @@ pub fn all(opts: Options) -> Result<()> {
             }
             if wants(6) {
                 results.memory.push(items::memory::run(&mut ctx, b)?);
+            }
+            if wants(7) {
+                results.pages.push(items::pages::run(&mut ctx, b)?);
             }
             if wants(4) {
                 results.audit.push(items::audit::run(&mut ctx, b)?);
@@ -430,14 +481,89 @@ pub fn all(opts: Options) -> Result<()> {
 
     results.seconds = started.elapsed().as_secs_f64();
     results.load_at_end = machine::load_average();
+    let took = results.seconds;
+    let results = if opts.only.is_empty() {
+        results
+    } else {
+        merge(&out, results, &opts.only)?
+    };
     crate::report::write(&out, &results)?;
     say!(
         "done in {}: {} and {}",
-        human_secs(results.seconds),
+        human_secs(took),
         out.join("benchmarks.md").display(),
         out.join("bench").display()
     );
     Ok(())
+}
+
+/// A partial run's results merged into the previous report's, if `out` holds one: the items
+/// run replace theirs (on every database), the others stay as they were measured.
+fn merge(out: &Path, new: Results, only: &[u8]) -> Result<Results> {
+    let path = out.join("bench/results.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(new);
+    };
+    let mut old: Results = serde_json::from_str(&text).ctx(format!(
+        "cannot merge this partial run into {} (run every item, or pass --out)",
+        path.display()
+    ))?;
+    if old.profile.smoke != new.profile.smoke {
+        return Err(format!(
+            "{} holds a {} run and this one is a {} run: pass --out to write it elsewhere",
+            path.display(),
+            if old.profile.smoke { "smoke" } else { "full" },
+            if new.profile.smoke { "smoke" } else { "full" }
+        ));
+    }
+    let has = |i: u8| only.contains(&i);
+    if has(1) || has(2) {
+        // Items 1 and 2 share a server: both are measured when either is asked for.
+        old.cli = new.cli;
+        old.throughput = new.throughput;
+    }
+    if has(3) {
+        old.storm = new.storm;
+    }
+    if has(4) {
+        old.audit = new.audit;
+    }
+    if has(5) {
+        old.writes = new.writes;
+    }
+    if has(6) {
+        old.memory = new.memory;
+    }
+    if has(7) {
+        old.pages = new.pages;
+    }
+    // The sizes of the items run now; the others' are the same constants.
+    old.profile = new.profile;
+    let mut items: Vec<u8> = only.to_vec();
+    items.sort_unstable();
+    items.dedup();
+    old.reruns.retain(|r| r.items != items);
+    old.reruns.push(Rerun {
+        items,
+        command: new.command,
+        started: new.started,
+        seconds: new.seconds,
+        load_at_start: new.machine.load_at_start,
+        load_at_end: new.load_at_end,
+        versions: new.machine.versions,
+        postgres: new.postgres_version.map(|v| {
+            let how = new
+                .postgres_settings
+                .unwrap_or_else(|| "a server given by URL, its own settings".into());
+            format!("{v} ({how})")
+        }),
+    });
+    say!(
+        "merged into the report of {} ({})",
+        old.started,
+        old.command
+    );
+    Ok(old)
 }
 
 fn command_line(opts: &Options) -> String {
@@ -460,5 +586,19 @@ fn set_mode_755(dir: &Path) {
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partial run merges into the committed results: they must still read.
+    #[test]
+    fn the_committed_results_read_back() {
+        let path = crate::workspace_root().join("docs/bench/results.json");
+        let text = std::fs::read_to_string(&path).expect("docs/bench/results.json");
+        let r: Results = serde_json::from_str(&text).expect("results.json matches Results");
+        assert!(!r.machine.versions.is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 
 use crate::util::{Context, Result};
@@ -134,7 +134,7 @@ fn insert_sql(pg: bool) -> String {
 }
 
 /// How seeding went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Seeded {
     pub rows: i64,
     pub seconds: f64,
@@ -259,6 +259,17 @@ pub async fn count_audit(t: &Target, ops: &[&str]) -> Result<i64> {
         .join(", ");
     let sql = format!("SELECT COUNT(*) FROM audit WHERE operation IN ({list})");
     let q = sqlx::AssertSqlSafe(sql.as_str());
+    let n: i64 = match connect(t).await? {
+        Conn::Sqlite(mut c) => sqlx::query_scalar(q).fetch_one(&mut c).await,
+        Conn::Pg(mut c) => sqlx::query_scalar(q).fetch_one(&mut c).await,
+    }
+    .ctx("counting audit entries")?;
+    Ok(n)
+}
+
+/// Rows of `audit`.
+pub async fn count_all_audit(t: &Target) -> Result<i64> {
+    let q = "SELECT COUNT(*) FROM audit";
     let n: i64 = match connect(t).await? {
         Conn::Sqlite(mut c) => sqlx::query_scalar(q).fetch_one(&mut c).await,
         Conn::Pg(mut c) => sqlx::query_scalar(q).fetch_one(&mut c).await,

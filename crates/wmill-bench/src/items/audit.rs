@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run::{Backend, Ctx};
 use crate::say;
@@ -15,7 +15,7 @@ use crate::util::{Result, human_secs, thousands};
 use crate::wrk::{self, Measured, Run, Workload};
 
 /// One filter at one size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Query {
     pub filter: String,
     /// One of the four filters of the goal (the others are edge cases, reported apart).
@@ -27,7 +27,7 @@ pub struct Query {
 }
 
 /// One log size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Size {
     pub entries: i64,
     /// Seeding from the previous size to this one.
@@ -36,7 +36,7 @@ pub struct Size {
 }
 
 /// Item 4 on one database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditResult {
     pub backend: Backend,
     pub sizes: Vec<Size>,

@@ -2,7 +2,7 @@
 //! and Windmill's official client (`windmill-cli@1.819.0`, Node.js), against the same server
 //! in the same run, timed by hyperfine.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::hyperfine::{self, Cmd, Timed};
@@ -11,7 +11,7 @@ use crate::say;
 use crate::util::{Context, Result};
 
 /// One command, both clients.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CliRow {
     pub command: String,
     pub ours: Timed,
@@ -26,7 +26,7 @@ impl CliRow {
 }
 
 /// Item 1 on one database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CliResult {
     pub backend: Backend,
     pub rows: Vec<CliRow>,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::parallel;
@@ -14,7 +14,7 @@ use crate::server::{Argon2, RssSampler};
 use crate::util::{Result, human_secs, thousands};
 
 /// Item 6 on one database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemoryResult {
     pub backend: Backend,
     pub users: usize,

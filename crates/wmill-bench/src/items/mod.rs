@@ -1,8 +1,10 @@
-//! The six measurements of issue 6, one module each, and the setup they share.
+//! The six measurements of issue 6 and the pages of issue 15, one module each, and the
+//! setup they share.
 
 pub mod audit;
 pub mod cli;
 pub mod memory;
+pub mod pages;
 pub mod storm;
 pub mod throughput;
 pub mod writes;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::parallel;
@@ -105,7 +105,7 @@ pub fn raw_rate(threads: usize, d: Duration) -> f64 {
 }
 
 /// Item 3 on one database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StormResult {
     pub backend: Backend,
     pub clients: u32,

@@ -3,7 +3,7 @@
 //! three targets so that a noisy neighbour hits them alike. Item 1 runs on the same server
 //! and data first.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::items::cli::{self, CliResult};
 use crate::run::{Backend, Ctx};
@@ -21,7 +21,7 @@ pub const TARGETS: [(&str, &str); 3] = [
 ];
 
 /// Item 2 on one database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThroughputResult {
     pub backend: Backend,
     pub connections: u32,

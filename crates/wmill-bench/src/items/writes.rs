@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::parallel;
@@ -16,7 +16,7 @@ use crate::util::Result;
 use crate::wrk::{self, Measured, Run, Workload};
 
 /// One workload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mutation {
     pub name: String,
     pub m: Measured,
@@ -33,7 +33,7 @@ impl Mutation {
 }
 
 /// Item 5 on one database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WritesResult {
     pub backend: Backend,
     pub clients: u32,
