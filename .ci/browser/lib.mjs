@@ -10,6 +10,10 @@ const require = createRequire(import.meta.url);
 export const AXE_PATH = require.resolve('axe-core/axe.min.js');
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+/** The longest one check may take. */
+export const CHECK_TIMEOUT_MS = 45_000;
+/** The longest one HTTP request from node may take. */
+export const FETCH_TIMEOUT_MS = 15_000;
 
 export function env(name) {
   const v = process.env[name];
@@ -55,16 +59,45 @@ export class Checks {
     console.log(`FAIL ${name}: ${why}`);
   }
 
-  /** Runs `fn`; it passes unless it throws. What it returns (a string) is printed. */
+  /**
+   * Runs `fn`; it passes unless it throws or takes longer than `CHECK_TIMEOUT_MS`. What it
+   * returns (a string) is printed.
+   */
   async check(name, fn) {
+    this.current = name;
+    let timer;
     try {
-      const detail = await fn();
+      const detail = await Promise.race([
+        fn(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
+        }),
+      ]);
       this.ok(name, typeof detail === 'string' ? detail : undefined);
       return true;
     } catch (e) {
       this.fail(name, oneLine(e));
       return false;
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /**
+   * Ends the run, failed, if it is still going after `ms`: says which check it was stuck in
+   * and prints the summary (a hung browser or server must not hang the suite).
+   */
+  watchdog(ms, cleanup) {
+    const t = setTimeout(async () => {
+      this.fail('the run finished in time', `still running after ${ms / 1000} s, in "${this.current}"`);
+      this.summary();
+      try {
+        await Promise.race([cleanup?.(), new Promise((r) => setTimeout(r, 3000))]);
+      } finally {
+        process.exit(1);
+      }
+    }, ms);
+    t.unref();
   }
 
   summary() {
@@ -103,6 +136,7 @@ export class Api {
       headers: h,
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: 'manual',
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
     const text = await r.text();
     return { status: r.status, text, json: () => JSON.parse(text), headers: r.headers };
@@ -159,9 +193,11 @@ export class PageWatch {
       if (status >= 300 && status < 400) return;
       const url = res.url();
       if (url.startsWith('data:')) return;
-      this.sizes.push(
+      // A body that never arrives (a navigation cut short) must not hang the count.
+      this.sizes.push(Promise.race([
         res.buffer().then((b) => ({ url, bytes: b.length })).catch(() => ({ url, bytes: 0 })),
-      );
+        new Promise((r) => setTimeout(() => r({ url, bytes: 0 }), 5_000)),
+      ]));
     });
     page.on('request', (req) => {
       const url = req.url();

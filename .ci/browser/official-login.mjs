@@ -77,6 +77,10 @@ const exit = new Promise((r) => child.on('exit', (code, signal) => { exited = { 
 const plain = () => out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 
 const browser = await launch();
+c.watchdog(Number(process.env.WMILL_BROWSER_DEADLINE_SECS || 130) * 1000, async () => {
+  child.kill('SIGKILL');
+  await browser.close();
+});
 try {
   await c.check('the client asks how to log in, on its terminal', async () => {
     await waitFor(() => /How do you want to login/i.test(plain()), 30_000, 'the login prompt');

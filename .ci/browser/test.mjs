@@ -13,7 +13,7 @@
 
 import http from 'node:http';
 import {
-  Api, Checks, PageWatch, assert, axe, cookieHeader, describeViolations, env, fill,
+  Api, Checks, FETCH_TIMEOUT_MS, PageWatch, assert, axe, cookieHeader, describeViolations, env, fill,
   launch, oneLine, signIn, submit,
 } from './lib.mjs';
 
@@ -84,6 +84,7 @@ const path = (page) => new URL(page.url()).pathname;
 async function fetchAs(page, p, init = {}) {
   const r = await fetch(BASE + p, {
     redirect: 'manual',
+    signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     ...init,
     headers: { cookie: await cookieHeader(page), ...(init.headers || {}) },
   });
@@ -143,6 +144,7 @@ function checkSecurityHeaders(h, where) {
 
 const started = Date.now();
 const browser = await launch();
+c.watchdog(Number(process.env.WMILL_BROWSER_DEADLINE_SECS || 130) * 1000, () => browser.close());
 let adminToken;
 try {
   adminToken = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -218,7 +220,7 @@ async function adminStory() {
 // signed out
 async function storySignedOut() {
   await c.check('GET /user/login: security headers', async () => {
-    const r = await fetch(`${BASE}/user/login`, { redirect: 'manual' });
+    const r = await fetch(`${BASE}/user/login`, { redirect: 'manual', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     assert(r.status === 200, `status ${r.status}`);
     assert((r.headers.get('content-type') || '').startsWith('text/html'),
       `content-type ${r.headers.get('content-type')}`);
@@ -814,7 +816,7 @@ async function signOut() {
     assert(path(page) === '/user/login', `at ${page.url()}`);
   });
   await c.check('the signed-out session cookie no longer works', async () => {
-    const r = await fetch(`${BASE}/user/profile`, { redirect: 'manual', headers: { cookie } });
+    const r = await fetch(`${BASE}/user/profile`, { redirect: 'manual', headers: { cookie }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     assert(r.status >= 300 && r.status < 400 && (r.headers.get('location') || '').replace(ORIGIN, '').startsWith('/user/login'),
       `status ${r.status}, location ${r.headers.get('location')}`);
   });
