@@ -7,18 +7,21 @@ mod auth;
 mod groups;
 mod instance;
 mod settings;
+mod sso;
 mod tokens;
 mod users;
 mod workspaces;
 
+pub use crate::store::AUDIT_ACTIVITY_ROWS;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use wmill_api::ActionKind;
 
-pub use auth::LoginOutcome;
+pub use auth::{LoginOutcome, PASSWORD_LOGIN_DISABLED};
 pub use instance::MAX_OVERWRITE_ROWS;
 pub use settings::{OperatorView, SyncFiles, SyncGroup, SyncUser};
+pub use sso::{Callback, SsoDone, SsoRefused};
 
 use crate::clock::{Clock, Micros};
 use crate::config::Settings;
@@ -38,6 +41,8 @@ pub struct Service {
     throttle: Throttle,
     /// token digest → last use, written back in batches.
     last_used: Mutex<HashMap<String, Micros>>,
+    /// The single sign-on providers configured (none by default).
+    oidc: crate::oidc::Providers,
 }
 
 /// A caller authenticated by a token.
@@ -184,7 +189,14 @@ impl Service {
             clock,
             settings,
             last_used: Mutex::new(HashMap::new()),
+            oidc: crate::oidc::Providers::default(),
         }
+    }
+
+    /// The same service with these single sign-on providers.
+    pub fn with_oidc(mut self, providers: crate::oidc::Providers) -> Service {
+        self.oidc = providers;
+        self
     }
 
     /// The settings in force.

@@ -19,7 +19,8 @@ fn wire_workspace(w: WorkspaceRow) -> Workspace {
         id: w.id,
         name: w.name,
         owner: w.owner,
-        deleted: false,
+        // Windmill's archive marks a workspace deleted.
+        deleted: w.archived,
         premium: false,
     }
 }
@@ -109,6 +110,7 @@ impl Service {
             id: id.to_string(),
             name,
             owner: email.to_string(),
+            archived: false,
         };
         let outcome = self
             .store

@@ -41,6 +41,10 @@ pub enum StoreError {
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
 /// Every store family, as one object.
+/// Most audit entries an activity chart counts (the newest ones): its work is bounded
+/// whatever the size of the log.
+pub const AUDIT_ACTIVITY_ROWS: i64 = 2_000;
+
 pub trait Store:
     AuthStore
     + AccountStore
@@ -49,6 +53,7 @@ pub trait Store:
     + GroupStore
     + InstanceGroupStore
     + AuditStore
+    + SsoStore
     + Send
     + Sync
     + 'static
@@ -63,6 +68,7 @@ impl<T> Store for T where
         + GroupStore
         + InstanceGroupStore
         + AuditStore
+        + SsoStore
         + Send
         + Sync
         + 'static
@@ -292,6 +298,9 @@ pub struct AccountRow {
     pub group_super_admin: bool,
     /// Devops through an instance group.
     pub devops: bool,
+    /// The single sign-on provider the account last signed in with (`None`: a password).
+    #[sqlx(default)]
+    pub login_type: Option<String>,
 }
 
 /// A new instance account.
@@ -540,6 +549,8 @@ pub struct WorkspaceRow {
     pub id: String,
     pub name: String,
     pub owner: String,
+    /// Archived: out of its members' lists (Windmill's `deleted`).
+    pub archived: bool,
 }
 
 /// A workspace membership.
@@ -935,4 +946,63 @@ pub struct Bootstrap {
     pub workspace_id: String,
     pub workspace_name: String,
     pub username_base: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Single sign-on
+// ---------------------------------------------------------------------------------------
+
+/// A sign-in started with an OpenID provider, waiting for its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoStart {
+    /// SHA-256 (hex) of the `state` sent to the provider.
+    pub state_hash: String,
+    /// SHA-256 (hex) of the browser's binding cookie.
+    pub browser_hash: String,
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub redirect_uri: String,
+    pub next: String,
+    pub created_at: Micros,
+}
+
+/// A verified sign-in to record.
+#[derive(Debug, Clone)]
+pub struct SsoLogin {
+    pub email: String,
+    pub name: Option<String>,
+    /// The provider's name: the account's `login_type`.
+    pub provider: String,
+    /// Create the account when there is none.
+    pub create: bool,
+    /// The instance groups the account must belong to exactly (`None`: left as they are).
+    /// Names that are not instance groups are ignored.
+    pub groups: Option<Vec<String>>,
+    pub token: NewTokenRow,
+    /// The `users.login` entry; the other entries (creation, groups) are modelled on it.
+    pub audit: NewAudit,
+}
+
+/// Outcome of an SSO sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsoOutcome {
+    /// Signed in (`created`: the account was made now).
+    Done { created: bool },
+    /// No account, and none may be created.
+    NoAccount,
+    /// The account is disabled, or a service account.
+    Disabled,
+}
+
+/// Single sign-on: started sign-ins and their completion.
+#[async_trait]
+pub trait SsoStore {
+    /// Records a started sign-in, and forgets those started before `expired_before`.
+    async fn start_sso(&self, s: SsoStart, expired_before: Micros) -> StoreResult<()>;
+    /// Takes (deletes and returns) the sign-in with this state digest: once only.
+    async fn take_sso(&self, state_hash: &str) -> StoreResult<Option<SsoStart>>;
+    /// In one transaction: the account (created if allowed; refused if disabled), its
+    /// `login_type`, its instance groups, the session token and the audit entries.
+    async fn sso_login(&self, l: SsoLogin) -> StoreResult<SsoOutcome>;
 }

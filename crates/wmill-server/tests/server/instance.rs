@@ -467,7 +467,11 @@ db_test!(
         app.post("/api/w/ws/workspaces/archive", &wsa, json!({})).await.assert_status(200);
         let mine: Value = app.get("/api/workspaces/list", &wsa).await.parse();
         assert!(mine.as_array().unwrap().iter().all(|w| w["id"] != "ws"), "{mine}");
+        // A superadmin still lists it, marked as Windmill marks an archived workspace.
+        let deleted = |all: Value| all.as_array().unwrap().iter().find(|w| w["id"] == "ws").unwrap()["deleted"].clone();
+        assert_eq!(deleted(app.get("/api/workspaces/list_as_superadmin", &app.admin).await.parse()), true);
         app.post("/api/w/ws/workspaces/unarchive", &wsa, json!({})).await.assert_status(200);
+        assert_eq!(deleted(app.get("/api/workspaces/list_as_superadmin", &app.admin).await.parse()), false);
         let mine: Value = app.get("/api/workspaces/list", &wsa).await.parse();
         assert!(mine.as_array().unwrap().iter().any(|w| w["id"] == "ws"));
         app.delete("/api/workspaces/delete/ws", &wsa).await.assert_status(401);

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
-use wmill_api::{AuditQuery, CreateUser, CreateWorkspace, UpdateInstanceUser};
+use wmill_api::{CreateUser, CreateWorkspace, UpdateInstanceUser};
 
 use super::{PageError, Post, Session, alert, encode_component, notice, see_other};
 use crate::domain::{Email, WorkspaceId};
@@ -37,6 +37,9 @@ const GENERATED_LEN: usize = 24;
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /// Rows per page of the lists.
 const PER_PAGE: i64 = 200;
+/// Users a page: each row carries four small forms (about 1.6 kB), so that a page stays well
+/// under 100 kB.
+const USERS_PER_PAGE: i64 = 40;
 
 /// A strong password from the OS's random source, every character equally likely.
 fn generate_password() -> Result<String, PageError> {
@@ -173,7 +176,7 @@ async fn users_page(
     let page = v.page.max(1);
     let list = s
         .svc
-        .list_users(&session.caller, Some(page), Some(PER_PAGE))
+        .list_users(&session.caller, Some(page), Some(USERS_PER_PAGE))
         .await?;
     let me = session.caller.email.as_str();
     let body = html! {
@@ -254,7 +257,7 @@ async fn users_page(
                 }
             }
         }
-        (pager("/admin/users", page, list.len() as i64 >= PER_PAGE))
+        (pager("/admin/users", page, list.len() as i64 >= USERS_PER_PAGE))
         h2 id="add-user-title" { "Add a user" }
         form id="add-user" method="post" action="/admin/users" class="card" aria-labelledby="add-user-title" {
             (session.csrf_field())
@@ -505,23 +508,6 @@ async fn workspaces(
     workspaces_page(&s, &session, view, StatusCode::OK).await
 }
 
-/// Whether a workspace is archived, read from its audit log (the service lists workspaces
-/// without the flag): its latest `workspaces.archive` or `workspaces.unarchive` entry, which
-/// is written in the same transaction as the change. `None` when it cannot be told.
-async fn archived(s: &AppState, session: &Session, ws: &str) -> Option<bool> {
-    let m = session.member(s, ws).await.ok()?;
-    let q = AuditQuery {
-        operations: Some("workspaces.archive,workspaces.unarchive".into()),
-        per_page: Some("1".into()),
-        ..Default::default()
-    };
-    let last = s.svc.list_audit(&m, q).await.ok()?;
-    Some(
-        last.first()
-            .is_some_and(|e| e.operation == "workspaces.archive"),
-    )
-}
-
 async fn workspaces_page(
     s: &AppState,
     session: &Session,
@@ -533,11 +519,13 @@ async fn workspaces_page(
         .svc
         .list_all_workspaces(&session.caller, Some(page), Some(PER_PAGE))
         .await?;
-    let mut rows = Vec::with_capacity(list.len());
-    for w in list {
-        let a = archived(s, session, &w.id).await;
-        rows.push((w, a));
-    }
+    let rows: Vec<_> = list
+        .into_iter()
+        .map(|w| {
+            let a = Some(w.deleted);
+            (w, a)
+        })
+        .collect();
     let full = rows.len() as i64 >= PER_PAGE;
     let body = html! {
         h1 { "Workspaces of this instance" }

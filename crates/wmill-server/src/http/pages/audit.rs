@@ -20,6 +20,7 @@ use super::{PageError, Session, alert, encode_component};
 use crate::clock::Micros;
 use crate::error::Error;
 use crate::http::AppState;
+use crate::service::AUDIT_ACTIVITY_ROWS as ACTIVITY_ROWS;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -324,6 +325,11 @@ impl Chart {
         Chart { first_day, days }
     }
 
+    /// Entries counted.
+    fn total(&self) -> i64 {
+        self.days.iter().flatten().sum()
+    }
+
     fn render(&self) -> Markup {
         // The drawing: 30 bars in a 600 × 200 box, the tallest day filling the plot.
         const W: i64 = 600;
@@ -355,6 +361,9 @@ impl Chart {
         };
         html! {
             h2 id="activity-title" { "Activity, last " (self.days.len()) " days" }
+            @if self.total() >= ACTIVITY_ROWS {
+                p class="muted" { "Counted over the newest " (ACTIVITY_ROWS) " matching entries: older days may show fewer than they had." }
+            }
             svg class="chart" role="img" aria-label=(label) width=(W) height=(H)
                 viewBox={ "0 0 " (W) " " (H) } xmlns="http://www.w3.org/2000/svg" {
                 title { (label) }

@@ -23,6 +23,8 @@ use crate::service::Member;
 
 /// Members shown per page: each row carries three small forms, and a page stays well under
 /// 100 KB however large the workspace.
+/// Usernames offered as suggestions on a group page.
+const USERNAME_SUGGESTIONS: i64 = 200;
 const MEMBERS_PER_PAGE: i64 = 50;
 
 /// The roles a member may have, as the select offers them.
@@ -649,7 +651,11 @@ async fn group_page(
     }
     let may_manage = may_manage && !is_all;
     let usernames = if may_manage {
-        s.svc.list_usernames(m, Some(1), Some(10_000)).await?
+        // Suggestions only (any member's username may be typed): bounded, so that the page
+        // stays small and quick in a large workspace.
+        s.svc
+            .list_usernames(m, Some(1), Some(USERNAME_SUGGESTIONS))
+            .await?
     } else {
         Vec::new()
     };

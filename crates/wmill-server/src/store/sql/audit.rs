@@ -241,16 +241,18 @@ impl AuditStore for SqlStore {
 /// division and a day is `timestamp / DAY` (UTC).
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// Counts per day and action kind of the entries `f` matches.
+/// Counts per day and action kind of the newest [`AUDIT_ACTIVITY_ROWS`] entries `f` matches: the
+/// work of a chart is bounded whatever the log's size (the newest rows are read through the
+/// same index as a page of the list).
 fn activity_query(f: &AuditFilter) -> (String, Vec<Bind>) {
     let mut binds = Vec::new();
-    let mut sql = format!(
-        "SELECT timestamp / {DAY_MICROS} AS day, action_kind, COUNT(*) AS n FROM audit WHERE 1 = 1"
-    );
+    let mut sql = String::from("SELECT timestamp, action_kind FROM audit WHERE 1 = 1");
     audit_conditions(&mut sql, &mut binds, f, None);
-    sql.push_str(&format!(
-        " GROUP BY timestamp / {DAY_MICROS}, action_kind ORDER BY 1, 2"
-    ));
+    sql = format!(
+        "SELECT timestamp / {DAY_MICROS} AS day, action_kind, COUNT(*) AS n FROM ({sql} \
+         ORDER BY id DESC LIMIT {AUDIT_ACTIVITY_ROWS}) recent \
+         GROUP BY timestamp / {DAY_MICROS}, action_kind ORDER BY 1, 2"
+    );
     (sql, binds)
 }
 

@@ -44,7 +44,7 @@ const MEMBER_COLUMNS: &str = "m.workspace_id, m.username, m.email, m.is_admin, m
 impl WorkspaceStore for SqlStore {
     async fn workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRow>> {
         read!(self, |c| Ok(sqlx::query_as::<_, WorkspaceRow>(
-            "SELECT id, name, owner FROM workspace WHERE id = $1"
+            "SELECT id, name, owner, archived FROM workspace WHERE id = $1"
         )
         .bind(id)
         .fetch_optional(c)
@@ -96,7 +96,7 @@ impl WorkspaceStore for SqlStore {
         read!(self, |c| Ok(match email {
             Some(e) => {
                 sqlx::query_as::<_, WorkspaceRow>(
-                    "SELECT w.id, w.name, w.owner FROM workspace w JOIN member m ON m.workspace_id = w.id \
+                    "SELECT w.id, w.name, w.owner, w.archived FROM workspace w JOIN member m ON m.workspace_id = w.id \
                      WHERE m.email = $1 AND w.archived = FALSE ORDER BY w.id LIMIT $2 OFFSET $3",
                 )
                 .bind(e)
@@ -107,7 +107,7 @@ impl WorkspaceStore for SqlStore {
             }
             None => {
                 sqlx::query_as::<_, WorkspaceRow>(
-                    "SELECT id, name, owner FROM workspace ORDER BY id LIMIT $1 OFFSET $2",
+                    "SELECT id, name, owner, archived FROM workspace ORDER BY id LIMIT $1 OFFSET $2",
                 )
                 .bind(limit)
                 .bind(offset)
