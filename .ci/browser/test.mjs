@@ -801,6 +801,40 @@ async function loginRedirects() {
       assert(status === 200, `${at}: status ${status}`);
     });
   }
+  await c.check('sign in with the keyboard alone (Tab, type, Enter)', async () => {
+    const ctxk = await browser.createBrowserContext();
+    try {
+      const pk = await ctxk.newPage();
+      await pk.goto(`${BASE}/user/login`, { waitUntil: 'load' });
+      const focused = () => pk.evaluate(() => {
+        const el = document.activeElement;
+        return el ? `${el.tagName.toLowerCase()}:${el.getAttribute('name') || el.innerText || ''}` : '';
+      });
+      const tabTo = async (want) => {
+        const seen = [];
+        for (let i = 0; i < 12; i++) {
+          await pk.keyboard.press('Tab');
+          const f = await focused();
+          seen.push(f);
+          if (f === want) return;
+        }
+        throw new Error(`Tab never reached ${want}: ${seen.join(', ')}`);
+      };
+      await tabTo('input:email');
+      await pk.keyboard.type(ADMIN_EMAIL);
+      await tabTo('input:password');
+      await pk.keyboard.type(ADMIN_PASSWORD);
+      const outline = await pk.evaluate(() => {
+        const st = getComputedStyle(document.activeElement);
+        return `${st.outlineStyle} ${st.outlineWidth} ${st.boxShadow}`;
+      });
+      assert(!/^none 0px none$/.test(outline), `no visible focus on the password field: ${outline}`);
+      await Promise.all([pk.waitForNavigation({ waitUntil: 'load' }), pk.keyboard.press('Enter')]);
+      assert(new URL(pk.url()).pathname === '/user/profile', `at ${pk.url()}`);
+    } finally {
+      await ctxk.close();
+    }
+  });
   await c.check(`sign in with next=/w/${WS}/groups goes there`, async () => {
     const [at, status] = await attempt(`/w/${WS}/groups`);
     assert(new URL(at).pathname === `/w/${WS}/groups` && status === 200, `at ${at}, status ${status}`);
