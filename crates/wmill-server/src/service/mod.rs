@@ -12,12 +12,12 @@ mod tokens;
 mod users;
 mod workspaces;
 
-pub use crate::store::AUDIT_ACTIVITY_ROWS;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use wmill_api::ActionKind;
 
+pub use crate::store::AUDIT_ACTIVITY_ROWS;
 pub use auth::{LoginOutcome, PASSWORD_LOGIN_DISABLED};
 pub use instance::MAX_OVERWRITE_ROWS;
 pub use settings::{OperatorView, SyncFiles, SyncGroup, SyncUser};

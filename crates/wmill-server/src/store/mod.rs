@@ -40,11 +40,11 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
-/// Every store family, as one object.
 /// Most audit entries an activity chart counts (the newest ones): its work is bounded
 /// whatever the size of the log.
 pub const AUDIT_ACTIVITY_ROWS: i64 = 2_000;
 
+/// Every store family, as one object.
 pub trait Store:
     AuthStore
     + AccountStore
