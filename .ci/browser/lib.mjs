@@ -37,6 +37,15 @@ export async function launch() {
   });
 }
 
+/** Closes the browser; kills it if it has not gone within 10 s. */
+export async function closeBrowser(browser) {
+  const closed = await Promise.race([
+    browser.close().then(() => true, () => false),
+    new Promise((r) => setTimeout(() => r(false), 10_000)),
+  ]);
+  if (!closed) browser.process()?.kill('SIGKILL');
+}
+
 // ---------------------------------------------------------------------------------------
 // Checks: one line each, a summary at the end.
 // ---------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  Api, Checks, assert, axe, describeViolations, env, fill, launch, oneLine, skipFirstSignIn, submit,
+  Api, Checks, assert, axe, closeBrowser, describeViolations, env, fill, launch, oneLine, skipFirstSignIn,
+  submit,
 } from './lib.mjs';
 
 const BASE = env('WMILL_URL').replace(/\/$/, '');
@@ -79,7 +80,7 @@ const plain = () => out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''
 const browser = await launch();
 c.watchdog(Number(process.env.WMILL_BROWSER_DEADLINE_SECS || 130) * 1000, async () => {
   child.kill('SIGKILL');
-  await browser.close();
+  await closeBrowser(browser);
 });
 try {
   await c.check('the client asks how to log in, on its terminal', async () => {
@@ -164,7 +165,7 @@ try {
 } catch (e) {
   c.fail('the official login stopped', oneLine(e));
 } finally {
-  await browser.close();
+  await closeBrowser(browser);
   if (exited === null) child.kill('SIGKILL');
 }
 

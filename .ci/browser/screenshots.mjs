@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { Api, assert, env, fill, launch, signIn } from './lib.mjs';
+import { Api, assert, closeBrowser, env, fill, launch, signIn } from './lib.mjs';
 
 const BASE = env('WMILL_URL').replace(/\/$/, '');
 const ADMIN_EMAIL = env('WMILL_ADMIN_EMAIL');
@@ -116,7 +116,7 @@ try {
     await ctx.close();
   }
 } finally {
-  await browser.close();
+  await closeBrowser(browser);
 }
 
 for (const f of written) console.log(`${f} ${fs.statSync(f).size} B`);

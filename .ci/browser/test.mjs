@@ -14,7 +14,7 @@
 import http from 'node:http';
 import {
   Api, Checks, FETCH_TIMEOUT_MS, PageWatch, assert, axe, cookieHeader, describeViolations, env, fill,
-  launch, oneLine, signIn, submit,
+  closeBrowser, launch, oneLine, signIn, submit,
 } from './lib.mjs';
 
 const BASE = env('WMILL_URL').replace(/\/$/, '');
@@ -144,13 +144,13 @@ function checkSecurityHeaders(h, where) {
 
 const started = Date.now();
 const browser = await launch();
-c.watchdog(Number(process.env.WMILL_BROWSER_DEADLINE_SECS || 130) * 1000, () => browser.close());
+c.watchdog(Number(process.env.WMILL_BROWSER_DEADLINE_SECS || 130) * 1000, () => closeBrowser(browser));
 let adminToken;
 try {
   adminToken = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD);
 } catch (e) {
   console.log(`FAIL API login of the admin: ${oneLine(e)}`);
-  await browser.close();
+  await closeBrowser(browser);
   process.exit(1);
 }
 
@@ -190,7 +190,7 @@ await c.check('no request left the server\'s origin', async () => {
   assert(watch.offOrigin.length === 0, [...new Set(watch.offOrigin)].join(', '));
 });
 
-await browser.close();
+await closeBrowser(browser);
 console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s)`);
 process.exit(c.summary() ? 0 : 1);
 
