@@ -95,6 +95,186 @@ pub struct Cli {
     /// Statement timeout, in milliseconds.
     #[arg(long, env = "WM_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub db_statement_timeout_ms: u64,
+    /// Single sign-on with an OpenID provider; repeat for several (in `WM_OIDC`, separate
+    /// them with `;`):
+    /// `NAME=ISSUER_URL,client_id=ID,client_secret_file=PATH[,allowed_domains=a.com|b.org][,scopes=openid email profile groups][,groups_claim=groups]`.
+    /// The secret is read from the file. With `allowed_domains`, a verified email of those
+    /// domains gets an account at its first sign-in; without, only existing accounts sign in.
+    #[arg(long = "oidc", env = "WM_OIDC", value_delimiter = ';', value_parser = parse_oidc)]
+    pub oidc: Vec<OidcSpec>,
+    /// Whether accounts other than superadmins may sign in with a password.
+    #[arg(long, env = "WM_PASSWORD_LOGIN", value_enum, default_value_t = PasswordLogin::Enabled)]
+    pub password_login: PasswordLogin,
+}
+
+/// `--password-login`: whether non-superadmins may sign in with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PasswordLogin {
+    Enabled,
+    Disabled,
+}
+
+/// A client secret: never printed, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// One `--oidc` provider, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSpec {
+    /// The name in URLs and on the sign-in page, and the accounts' `login_type`.
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// Read from `client_secret_file` at start.
+    pub client_secret: Secret,
+    pub secret_file: PathBuf,
+    /// Lowercased domains whose verified emails get an account at first sign-in (empty:
+    /// only existing accounts sign in).
+    pub allowed_domains: Vec<String>,
+    /// Scopes asked for; always with `openid`.
+    pub scopes: Vec<String>,
+    /// The ID token claim that lists the person's groups (mapped to instance groups).
+    pub groups_claim: Option<String>,
+}
+
+/// The keys an `--oidc` value may hold after `NAME=ISSUER_URL`.
+const OIDC_KEYS: &str = "client_id, client_secret_file, allowed_domains, scopes, groups_claim";
+
+/// Parses one `--oidc` value strictly (every key known, none twice, the required ones
+/// there, the issuer an https URL or http on loopback) and reads its secret file.
+pub fn parse_oidc(value: &str) -> Result<OidcSpec, String> {
+    let value = value.trim();
+    let mut parts = value.split(',');
+    let head = parts.next().unwrap_or_default();
+    let Some((name, issuer)) = head.split_once('=') else {
+        return Err(
+            "expected NAME=ISSUER_URL,client_id=ID,client_secret_file=PATH[,allowed_domains=a.com|b.org][,scopes=…][,groups_claim=…]"
+                .into(),
+        );
+    };
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 40
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "provider name {name:?}: 1 to 40 letters, digits, '-' or '_'"
+        ));
+    }
+    let issuer = issuer.trim().trim_end_matches('/').to_string();
+    check_issuer(&issuer).map_err(|e| format!("provider {name}: {e}"))?;
+    let mut seen = std::collections::BTreeMap::new();
+    for part in parts {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(format!(
+                "provider {name}: {part:?} is not KEY=VALUE (keys: {OIDC_KEYS})"
+            ));
+        };
+        let k = k.trim();
+        if !OIDC_KEYS.split(", ").any(|known| known == k) {
+            return Err(format!(
+                "provider {name}: unknown key {k:?} (keys: {OIDC_KEYS})"
+            ));
+        }
+        if seen.insert(k.to_string(), v.trim().to_string()).is_some() {
+            return Err(format!("provider {name}: {k} is given twice"));
+        }
+    }
+    let mut take = |k: &str| seen.remove(k).filter(|v| !v.is_empty());
+    let client_id =
+        take("client_id").ok_or_else(|| format!("provider {name}: client_id is missing"))?;
+    let secret_file = PathBuf::from(
+        take("client_secret_file")
+            .ok_or_else(|| format!("provider {name}: client_secret_file is missing"))?,
+    );
+    let secret = std::fs::read_to_string(&secret_file).map_err(|e| {
+        format!(
+            "provider {name}: cannot read client_secret_file {}: {e}",
+            secret_file.display()
+        )
+    })?;
+    let secret = secret.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() || secret.contains(['\n', '\r']) {
+        return Err(format!(
+            "provider {name}: client_secret_file {} must hold the secret on one line",
+            secret_file.display()
+        ));
+    }
+    let allowed_domains = match take("allowed_domains") {
+        None => Vec::new(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for d in list.split('|') {
+                let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+                if d.is_empty()
+                    || !d.contains('.')
+                    || !d
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    return Err(format!(
+                        "provider {name}: allowed_domains: {d:?} is not a domain like example.com"
+                    ));
+                }
+                out.push(d);
+            }
+            out
+        }
+    };
+    let scopes: Vec<String> = take("scopes")
+        .unwrap_or_else(|| "openid email profile".into())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(format!("provider {name}: scopes must include openid"));
+    }
+    let groups_claim = take("groups_claim");
+    Ok(OidcSpec {
+        name: name.to_string(),
+        issuer,
+        client_id,
+        client_secret: Secret(secret),
+        secret_file,
+        allowed_domains,
+        scopes,
+        groups_claim,
+    })
+}
+
+/// An issuer must be https, or http on a loopback address (for a provider on this machine).
+fn check_issuer(issuer: &str) -> Result<(), String> {
+    let lower = issuer.to_ascii_lowercase();
+    if lower.starts_with("https://") && origin_of(issuer).is_some() {
+        return Ok(());
+    }
+    if let Some(rest) = lower.strip_prefix("http://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            v6.split(']').next().unwrap_or_default()
+        } else {
+            authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        return Err(format!(
+            "issuer {issuer:?} must be https (http only on a loopback address)"
+        ));
+    }
+    Err(format!("issuer {issuer:?} is not an https URL"))
 }
 
 pub(crate) fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
@@ -133,6 +313,10 @@ pub struct Settings {
     pub hash_queue: usize,
     /// How often `last_used_at` is written back.
     pub last_used_flush: Duration,
+    /// Only superadmins may sign in with a password (`--password-login disabled`).
+    pub password_login_disabled: bool,
+    /// `--public-url` without its trailing slash (redirect URIs of single sign-on).
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -162,6 +346,11 @@ impl Settings {
             body_timeout: Duration::from_secs(cli.body_timeout_secs.max(1)),
             hash_queue: cli.hash_queue.max(1),
             last_used_flush: Duration::from_secs(30),
+            password_login_disabled: cli.password_login == PasswordLogin::Disabled,
+            public_url: cli
+                .public_url
+                .as_deref()
+                .map(|u| u.trim().trim_end_matches('/').to_string()),
         }
     }
 
@@ -184,6 +373,8 @@ impl Settings {
             body_timeout: Duration::from_secs(30),
             hash_queue: 10_000,
             last_used_flush: Duration::from_secs(30),
+            password_login_disabled: false,
+            public_url: None,
         }
     }
 }
@@ -336,6 +527,84 @@ mod tests {
         }
         let colons: Vec<usize> = lines[1..].iter().map(|l| l.find(": ").unwrap()).collect();
         assert!(colons.windows(2).all(|w| w[0] == w[1]), "aligned: {text}");
+    }
+
+    #[test]
+    fn oidc_flags_are_parsed_strictly_and_the_secret_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "top-secret-value\n").unwrap();
+        let s = secret.display();
+        let ok = parse_oidc(&format!(
+            "okta=https://id.example.com/,client_id=abc,client_secret_file={s},allowed_domains=Example.com|b.org,scopes=openid email groups,groups_claim=groups"
+        ))
+        .unwrap();
+        assert_eq!(ok.name, "okta");
+        assert_eq!(ok.issuer, "https://id.example.com");
+        assert_eq!(ok.client_secret.0, "top-secret-value");
+        assert_eq!(ok.allowed_domains, ["example.com", "b.org"]);
+        assert_eq!(ok.scopes, ["openid", "email", "groups"]);
+        assert_eq!(ok.groups_claim.as_deref(), Some("groups"));
+        assert!(!format!("{ok:?}").contains("top-secret-value"));
+        let min = parse_oidc(&format!(
+            "dex=http://127.0.0.1:5556/dex,client_id=x,client_secret_file={s}"
+        ))
+        .unwrap();
+        assert_eq!(min.scopes, ["openid", "email", "profile"]);
+        assert!(min.allowed_domains.is_empty());
+        for (bad, says) in [
+            (
+                format!("okta,client_id=a,client_secret_file={s}"),
+                "NAME=ISSUER_URL",
+            ),
+            (
+                format!("ok ta=https://a.b,client_id=a,client_secret_file={s}"),
+                "provider name",
+            ),
+            (
+                format!("o=http://id.example.com,client_id=a,client_secret_file={s}"),
+                "must be https",
+            ),
+            (
+                format!("o=ftp://a.b,client_id=a,client_secret_file={s}"),
+                "not an https URL",
+            ),
+            (
+                format!("o=https://a.b,client_secret_file={s}"),
+                "client_id is missing",
+            ),
+            (
+                "o=https://a.b,client_id=a".to_string(),
+                "client_secret_file is missing",
+            ),
+            (
+                "o=https://a.b,client_id=a,client_secret_file=/nonexistent/x".to_string(),
+                "cannot read",
+            ),
+            (
+                format!("o=https://a.b,client_id=a,client_secret_file={s},colour=blue"),
+                "unknown key \"colour\"",
+            ),
+            (
+                format!("o=https://a.b,client_id=a,client_id=b,client_secret_file={s}"),
+                "given twice",
+            ),
+            (
+                format!("o=https://a.b,client_id=a,client_secret_file={s},scopes=email"),
+                "openid",
+            ),
+            (
+                format!("o=https://a.b,client_id=a,client_secret_file={s},allowed_domains=a@b"),
+                "allowed_domains",
+            ),
+        ] {
+            let e = parse_oidc(&bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(!e.contains("top-secret-value"), "{e}");
+        }
+        let cli = Cli::parse_from(["wmill-server", "--password-login", "disabled"]);
+        assert!(Settings::from_cli(&cli).password_login_disabled);
+        assert!(!Settings::from_cli(&Cli::parse_from(["wmill-server"])).password_login_disabled);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod listen;
+pub mod oidc;
 pub mod password;
 pub mod scope;
 pub mod service;
@@ -143,6 +144,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 pub async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::from_cli(&cli);
     settings.argon2.validate()?;
+    let providers = oidc::Providers::new(cli.oidc.clone())?;
     let url = cli
         .database_url
         .clone()
@@ -182,8 +184,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         trusted_proxies: settings.trusted_proxies.clone(),
         shutdown_grace: Duration::from_secs(30),
     };
-    let svc = Arc::new(Service::new(store.clone(), Arc::new(SystemClock), settings));
+    let svc = Arc::new(
+        Service::new(store.clone(), Arc::new(SystemClock), settings).with_oidc(providers.clone()),
+    );
     bootstrap(&svc, &cli).await?;
+    // Never fatal: a provider that cannot be reached yet is retried in the background.
+    providers.discover_all().await;
 
     let background = {
         let svc = svc.clone();

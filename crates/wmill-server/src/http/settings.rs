@@ -322,11 +322,12 @@ async fn exists_username(
     ))
 }
 
-/// Whether signing in with a password is off: never, on this server.
+/// Whether signing in with a password is off for everyone but superadmins
+/// (`--password-login disabled`).
 #[utoipa::path(get, path = "/api/auth/is_password_login_disabled", tag = "auth",
     responses((status = 200, body = bool, content_type = "application/json")))]
-async fn is_password_login_disabled() -> axum::Json<bool> {
-    axum::Json(false)
+async fn is_password_login_disabled(State(s): State<AppState>) -> axum::Json<bool> {
+    axum::Json(s.svc.settings().password_login_disabled)
 }
 
 /// Whether the server sends email: it does not.

@@ -23,6 +23,10 @@ use crate::token;
 const REFUSED_LOGINS: &str =
     "refused logins from one address since its last report (one report a minute at most)";
 
+/// The refusal of a right password when `--password-login disabled` applies to the account.
+pub const PASSWORD_LOGIN_DISABLED: &str =
+    "Password login is disabled on this server: sign in with single sign-on";
+
 /// A successful login.
 pub struct LoginOutcome {
     /// The session token, to be shown once.
@@ -193,6 +197,19 @@ impl Service {
             Verified::YesRehashed(h) => Some(h),
         };
         let verified_hash = stored.ok_or_else(invalid)?;
+        if self.settings.password_login_disabled
+            && !account
+                .as_ref()
+                .is_some_and(|a| a.super_admin || a.group_super_admin)
+        {
+            self.refused_login(
+                Some(&email),
+                ip,
+                "password login is disabled for non-superadmins",
+            )
+            .await?;
+            return Err(Error::BadRequest(PASSWORD_LOGIN_DISABLED.into()));
+        }
         let minted = token::mint();
         let expires_at = now + self.settings.session_ttl.as_micros() as Micros;
         let audit = NewAudit {
@@ -267,6 +284,18 @@ impl Service {
     /// address), within the address's budget of audited refusals, and counts it for the log
     /// (see [`REFUSED_LOGINS`]).
     async fn refused_login(&self, email: Option<&Email>, ip: IpAddr, reason: &str) -> Result<()> {
+        self.refused_login_via(email, ip, reason, None).await
+    }
+
+    /// Audits a refused login (see `refused_login`), naming the single sign-on provider
+    /// that was used, if any.
+    pub(super) async fn refused_login_via(
+        &self,
+        email: Option<&Email>,
+        ip: IpAddr,
+        reason: &str,
+        provider: Option<&str>,
+    ) -> Result<()> {
         let now = self.now();
         let refused = self.throttle.refuse(ip, now);
         if let Some(n) = refused.report {
@@ -278,6 +307,9 @@ impl Service {
             return Ok(());
         }
         let mut parameters = serde_json::json!({ "reason": reason, "ip": ip.to_string() });
+        if let (Some(p), Some(o)) = (provider, parameters.as_object_mut()) {
+            o.insert("provider".into(), p.into());
+        }
         if budget == AuditBudget::Last
             && let Some(p) = parameters.as_object_mut()
         {
@@ -459,7 +491,9 @@ impl Service {
             Verified::No => {
                 self.refused_login(email.as_ref(), ip, "wrong current password")
                     .await?;
-                Err(Error::BadRequest("the current password is not right".into()))
+                Err(Error::BadRequest(
+                    "the current password is not right".into(),
+                ))
             }
             Verified::Yes | Verified::YesRehashed(_) => Ok(()),
         }

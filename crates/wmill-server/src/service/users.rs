@@ -12,11 +12,10 @@ pub(super) fn global_info(a: AccountRow) -> GlobalUserInfo {
     GlobalUserInfo {
         email: a.email,
         login_type: if a.service_account {
-            "service_account"
+            "service_account".into()
         } else {
-            "password"
-        }
-        .into(),
+            a.login_type.unwrap_or_else(|| "password".into())
+        },
         super_admin: a.super_admin || a.group_super_admin,
         devops: a.devops,
         verified: true,

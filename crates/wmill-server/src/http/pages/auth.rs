@@ -37,7 +37,7 @@ struct Next {
 
 /// Where to go after signing in: a path on this server, never another site
 /// (`//host`, `/\host` and schemes are refused).
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
@@ -58,10 +58,40 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Markup {
+/// What the sign-in page offers besides the password form: the single sign-on providers,
+/// and whether passwords are for superadmins only.
+struct Offer {
+    providers: Vec<String>,
+    password_for_superadmins_only: bool,
+}
+
+impl Offer {
+    fn of(s: &AppState) -> Offer {
+        Offer {
+            providers: s.svc.oidc().iter().map(|p| p.spec.name.clone()).collect(),
+            password_for_superadmins_only: s.svc.settings().password_login_disabled,
+        }
+    }
+}
+
+fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>, offer: &Offer) -> Markup {
     html! {
         h1 { "Sign in" }
         (alert(error))
+        @if !offer.providers.is_empty() {
+            ul id="sso" class="card actions" aria-label="Single sign-on" {
+                @for p in &offer.providers {
+                    li {
+                        a class="button" href={ "/api/oauth/login/" (p) "?next=" (super::encode_component(next)) } {
+                            "Sign in with " (p)
+                        }
+                    }
+                }
+            }
+        }
+        @if offer.password_for_superadmins_only {
+            p { "Signing in with a password is for instance administrators only." }
+        }
         form id="login" method="post" action="/user/login" class="card" {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="next" value=(next);
@@ -75,11 +105,18 @@ fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Marku
 }
 
 /// The sign-in page (with a fresh double-submit value) with `status`.
-fn login_response(status: StatusCode, next: &str, email: &str, error: Option<&str>) -> Response {
+fn login_response(
+    s: &AppState,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
     let csrf = random_hex();
+    let offer = Offer::of(s);
     let mut res = (
         status,
-        bare_page("Sign in", login_form(&csrf, next, email, error)),
+        bare_page("Sign in", login_form(&csrf, next, email, error, &offer)),
     )
         .into_response();
     let cookie = format!("login_csrf={csrf}; HttpOnly; SameSite=Strict; Path=/user/login");
@@ -89,12 +126,16 @@ fn login_response(status: StatusCode, next: &str, email: &str, error: Option<&st
     res
 }
 
-async fn login_page(session: Option<Session>, Query(q): Query<Next>) -> Response {
+async fn login_page(
+    State(s): State<AppState>,
+    session: Option<Session>,
+    Query(q): Query<Next>,
+) -> Response {
     let next = safe_next(q.next.as_deref());
     if session.is_some() {
         return see_other(&next);
     }
-    login_response(StatusCode::OK, &next, "", None)
+    login_response(&s, StatusCode::OK, &next, "", None)
 }
 
 #[derive(Deserialize)]
@@ -124,6 +165,7 @@ async fn login(State(s): State<AppState>, client: Client, req: Request) -> Respo
     let email = form.email.unwrap_or_default();
     if !from_here || expected.is_none() || given != expected {
         return login_response(
+            &s,
             StatusCode::FORBIDDEN,
             &next,
             &email,
@@ -163,6 +205,10 @@ async fn login(State(s): State<AppState>, client: Client, req: Request) -> Respo
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many attempts: wait a few minutes and try again.",
                 ),
+                Error::BadRequest(m) if m == crate::service::PASSWORD_LOGIN_DISABLED => (
+                    StatusCode::FORBIDDEN,
+                    "Signing in with a password is for instance administrators only: use single sign-on.",
+                ),
                 Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "Wrong email or password."),
                 Error::Busy(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -170,7 +216,7 @@ async fn login(State(s): State<AppState>, client: Client, req: Request) -> Respo
                 ),
                 _ => return PageError::from(e).into_response(),
             };
-            login_response(status, &next, &email, Some(sentence))
+            login_response(&s, status, &next, &email, Some(sentence))
         }
     }
 }

@@ -20,6 +20,7 @@ mod admin;
 mod audit;
 mod auth;
 mod me;
+mod sso;
 mod workspace;
 
 use axum::Router;
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.js", get(js))
         .merge(auth::routes())
         .merge(me::routes())
+        .merge(sso::routes())
         .merge(workspace::routes())
         .merge(audit::routes())
         .merge(admin::routes())

@@ -9,7 +9,7 @@ use crate::store::*;
 
 const ACCOUNT_COLUMNS: &str = concat!(
     "a.email, a.password_hash, a.super_admin, a.name, a.company, a.disabled, \
-     a.first_time_user, u.username, a.created_at, a.service_account, ",
+     a.first_time_user, u.username, a.created_at, a.service_account, a.login_type, ",
     via_group!("a", "superadmin"),
     " AS group_super_admin, ",
     via_group!("a", "devops"),

@@ -17,7 +17,7 @@ use super::{Db, SqlStore};
 use crate::store::*;
 
 /// Rank of a workspace role: the highest wins when several groups feed one member.
-fn rank(role: &str) -> u8 {
+pub(super) fn rank(role: &str) -> u8 {
     match role {
         "admin" => 3,
         "developer" => 2,
@@ -26,7 +26,7 @@ fn rank(role: &str) -> u8 {
 }
 
 /// (is_admin, operator) of a workspace role.
-fn flags(role: &str) -> (bool, bool) {
+pub(super) fn flags(role: &str) -> (bool, bool) {
     (role == "admin", role == "operator")
 }
 

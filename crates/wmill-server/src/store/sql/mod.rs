@@ -300,11 +300,14 @@ macro_rules! is_last_superadmin {
     }};
 }
 
+#[macro_use]
 mod accounts;
 mod audit;
 mod auth;
 mod groups;
+#[macro_use]
 mod instance_groups;
+mod sso;
 mod tokens;
 mod workspaces;
 
@@ -502,6 +505,7 @@ fn migrator(postgres: bool) -> Migrator {
             3 "0003_credentials_and_ownership",
             4 "0004_scopes_and_service_accounts",
             5 "0005_instance_groups_and_workspace_settings",
+            6 "0006_single_sign_on",
         )
     } else {
         migrations!("sqlite":
@@ -510,6 +514,7 @@ fn migrator(postgres: bool) -> Migrator {
             3 "0003_credentials_and_ownership",
             4 "0004_scopes_and_service_accounts",
             5 "0005_instance_groups_and_workspace_settings",
+            6 "0006_single_sign_on",
         )
     })
 }
