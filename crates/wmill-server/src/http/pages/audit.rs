@@ -380,7 +380,8 @@ impl Chart {
                                 data-kind=(k.as_str().to_lowercase()) data-count=(count) {}
                         }
                     }
-                    @if i % 7 == 0 || i + 1 == self.days.len() {
+                    // Every seventh day and the last, never two labels side by side.
+                    @if (i % 7 == 0 && i + 4 < self.days.len()) || i + 1 == self.days.len() {
                         text x=(x + bar / 2) y=(H - 6) text-anchor="middle" font-size="10" fill="#57606a" {
                             (day_label(day).get(5..).unwrap_or_default())
                         }
