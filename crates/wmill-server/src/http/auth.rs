@@ -57,7 +57,11 @@ async fn login(
 }
 
 /// The `Set-Cookie` value of a session: HttpOnly, SameSite=Lax, Secure over https.
-pub(crate) fn session_cookie(token: &str, expires_at: crate::clock::Micros, secure: bool) -> String {
+pub(crate) fn session_cookie(
+    token: &str,
+    expires_at: crate::clock::Micros,
+    secure: bool,
+) -> String {
     let expires = to_ts(expires_at).format("%a, %d %b %Y %H:%M:%S GMT");
     let secure = if secure { "; Secure" } else { "" };
     format!("token={token}; HttpOnly; SameSite=Lax; Path=/; Expires={expires}{secure}")

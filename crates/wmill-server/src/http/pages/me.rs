@@ -32,7 +32,14 @@ struct ProfileQuery {
 async fn profile(session: Session, Query(q): Query<ProfileQuery>) -> Response {
     let first = q.first.is_some();
     let done = q.done.as_deref().map(|_| "Your password was changed.");
-    profile_page(&session, first, q.next.as_deref(), done, None, StatusCode::OK)
+    profile_page(
+        &session,
+        first,
+        q.next.as_deref(),
+        done,
+        None,
+        StatusCode::OK,
+    )
 }
 
 fn profile_page(
@@ -124,7 +131,11 @@ async fn change_password(
     }
     if let Err(e) = s
         .svc
-        .check_own_password(&session.caller, f.current.clone().unwrap_or_default(), client.ip)
+        .check_own_password(
+            &session.caller,
+            f.current.clone().unwrap_or_default(),
+            client.ip,
+        )
         .await
     {
         return Ok(refuse(&e.message()));
@@ -283,16 +294,7 @@ async fn create_token(
     };
     match s.svc.create_token(&post.session.caller, req).await {
         Ok(token) => tokens_page(&s, &post.session, Some(&token), None, StatusCode::OK).await,
-        Err(e) => {
-            tokens_page(
-                &s,
-                &post.session,
-                None,
-                Some(&e.message()),
-                e.status(),
-            )
-            .await
-        }
+        Err(e) => tokens_page(&s, &post.session, None, Some(&e.message()), e.status()).await,
     }
 }
 

@@ -78,7 +78,11 @@ async fn js() -> Response {
 }
 
 fn static_file(content_type: &'static str, body: &'static str) -> Response {
-    ([(CONTENT_TYPE, HeaderValue::from_static(content_type))], body).into_response()
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
 }
 
 /// The headers every page (and its assets) carries; a page may set a CSP of its own.
@@ -288,7 +292,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Post<T> {
         let (mut parts, body) = req.into_parts();
         let session = Session::from_request_parts(&mut parts, state).await?;
         let pairs = form_pairs(Request::from_parts(parts, body), state).await?;
-        let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        let csrf = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
         if csrf != Some(session.csrf.as_str()) {
             return Err(PageError::Refused(
                 StatusCode::FORBIDDEN,
@@ -305,7 +312,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Post<T> {
 }
 
 /// A form body as pairs: `application/x-www-form-urlencoded`, at most 64 KiB.
-pub async fn form_pairs(req: Request, state: &AppState) -> Result<Vec<(String, String)>, PageError> {
+pub async fn form_pairs(
+    req: Request,
+    state: &AppState,
+) -> Result<Vec<(String, String)>, PageError> {
     let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
         .await
         .map_err(|e| PageError::Refused(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -431,7 +441,10 @@ mod tests {
     #[test]
     fn pages_escape_what_people_typed() {
         let m = html! { p { ("<script>alert(1)</script>") } };
-        assert_eq!(m.into_string(), "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>");
+        assert_eq!(
+            m.into_string(),
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        );
     }
 
     #[test]
