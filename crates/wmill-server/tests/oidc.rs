@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin@windmill.dev";
+
+/// One test at a time: each picks a free port before its server takes it.
+static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const ADMIN_PASSWORD: &str = "admin-password-123";
 
 fn oidc_dir() -> PathBuf {
@@ -43,7 +46,9 @@ fn can_run(test: &str) -> bool {
     } else {
         None
     };
-    let Some(reason) = reason else { return true };
+    let Some(reason) = reason else {
+        return true;
+    };
     assert!(
         std::env::var_os("CI").is_none(),
         "CI is set, but {test} cannot run: {reason} (nothing may be skipped under CI)"
@@ -383,6 +388,7 @@ fn secret_file(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_real_provider_signs_people_in_and_refuses_the_rest() {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     if !can_run("a_real_provider_signs_people_in_and_refuses_the_rest") {
         return;
     }
@@ -586,6 +592,7 @@ fn jwks_fetches(signer: &str, tenant: &str) -> u64 {
 
 #[test]
 fn every_wrong_answer_of_a_provider_is_refused() {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     if !can_run("every_wrong_answer_of_a_provider_is_refused") {
         return;
     }
@@ -708,13 +715,14 @@ fn every_wrong_answer_of_a_provider_is_refused() {
 
 #[test]
 fn the_server_starts_without_a_reachable_provider() {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let secret = secret_file(dir.path());
     // Nobody listens there: the server starts all the same, and says the provider is not
     // reachable yet on its page.
-    let dead = free_port();
+    // Port 1: nothing listens there.
     let spec = format!(
-        "late=http://127.0.0.1:{dead},client_id=wmill,client_secret_file={}",
+        "late=http://127.0.0.1:1,client_id=wmill,client_secret_file={}",
         secret.display()
     );
     let port = free_port();
