@@ -332,3 +332,58 @@ export async function skipFirstSignIn(page) {
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+// ---------------------------------------------------------------------------------------
+// Single sign-on through the test provider (.ci/oidc/provider.mjs: npm oidc-provider with
+// its development login form, any login and password; the login is the email)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Lets `page` reach loopback only: the provider's development pages import a web font,
+ * and no test may wait on the internet.
+ */
+export async function loopbackOnly(page) {
+  await page.setRequestInterception(true);
+  page.on('request', (req) => {
+    const u = req.url();
+    if (/^(https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]|data:|about:)/.test(u)) {
+      req.continue().catch(() => {});
+    } else {
+      req.abort('blockedbyclient').catch(() => {});
+    }
+  });
+}
+
+/**
+ * On our sign-in page (already open in `page`), clicks "Sign in with PROVIDER", signs in on
+ * the provider's login form as `email` (and consents when asked), until the browser is back
+ * on `origin`. The response of the first page of ours it lands on (a refusal page, or the
+ * page a successful sign-in was sent to), and which of the provider's forms it went through.
+ */
+export async function ssoSignIn(page, origin, provider, email) {
+  const links = await page.$$('#sso a');
+  let link;
+  for (const a of links) {
+    if ((await a.evaluate((el) => el.innerText.trim())) === `Sign in with ${provider}`) link = a;
+  }
+  assert(link, `no "Sign in with ${provider}" on ${page.url()}`);
+  let [resp] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+  const seen = [];
+  for (let i = 0; i < 6 && !page.url().startsWith(origin); i++) {
+    if (await page.$('form input[name="login"]')) {
+      seen.push('its login form');
+      await fill(page, 'form', { login: email, password: 'any-password' });
+    } else {
+      seen.push('its consent form');
+      const prompt = await page.$eval('form input[name="prompt"]', (el) => el.value).catch(() => null);
+      assert(prompt === 'consent', `an unexpected provider page at ${page.url()}: ${
+        (await page.evaluate(() => document.body.innerText)).slice(0, 300)}`);
+    }
+    [resp] = await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.click('form button[type="submit"]'),
+    ]);
+  }
+  assert(page.url().startsWith(origin), `the sign-in did not come back to ${origin} (at ${page.url()})`);
+  return { resp, seen };
+}

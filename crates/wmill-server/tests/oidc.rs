@@ -12,10 +12,18 @@
 //!   `alg: none`, HMAC with the client secret, unknown `kid` (one JWKS refetch, then
 //!   refused), tampered payload, `azp` of another client, unverified email; a replayed
 //!   `state` and a `state` from another browser. Each refused, nothing created, audited. A
-//!   rotated key is found by the one refetch.
+//!   rotated key is found by the one refetch;
+//! - a real browser through the real provider (headless chromium, `.ci/browser`'s
+//!   puppeteer-core): `.ci/browser/sso.mjs` signs in on our pages with the provider's
+//!   login form (first sign-in creates the account, a second reaches it, another domain and
+//!   a disabled account refused with a clear page, nothing created, axe on our pages);
+//!   `.ci/browser/sso-cli.mjs` runs Windmill's official client, then our `wmill`, through
+//!   `workspace add` on a terminal, the browser signing in with the provider on its way to
+//!   `/user/cli`'s Allow: the profile ends with a working token of the new account.
 //!
-//! Without `node` or `npm ci` in `.ci/oidc`, a test prints `SKIPPED: <reason>` and returns;
-//! with `CI` set that is a failure.
+//! Without `node` or `npm ci` in `.ci/oidc` (and, for the browser tests, chromium, `npm ci`
+//! in `.ci/browser`, `script`, the official client or a built `wmill`), a test prints
+//! `SKIPPED: <reason>` and returns; with `CI` set that is a failure.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -735,4 +743,231 @@ fn the_server_starts_without_a_reachable_provider() {
     assert_eq!(a.body, "false");
     let stderr = std::fs::read_to_string(dir.path().join("server.stderr")).unwrap();
     assert!(!stderr.contains("s3cret-client-value"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------
+// A real browser (headless chromium, driven by `.ci/browser`'s puppeteer-core) through the
+// real provider: our pages, Windmill's official client and `wmill`.
+// ---------------------------------------------------------------------------------------
+
+/// How long one browser script may run (each takes about 10 s).
+const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+fn chromium() -> PathBuf {
+    match std::env::var_os("CHROMIUM") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("/usr/bin/chromium"),
+    }
+}
+
+fn official_client() -> PathBuf {
+    match std::env::var_os("WMILL_OFFICIAL_CLIENT") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo().join(".ci/official-client/node_modules/.bin/wmill"),
+    }
+}
+
+/// Our command-line client, built next to the server by `cargo test --workspace`.
+fn our_client() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_wmill-server")).with_file_name("wmill")
+}
+
+/// Whether the browser tests can run here (the providers, chromium, `.ci/browser`'s
+/// packages, and what `also` names); otherwise says why (and fails under CI).
+fn can_run_browser(test: &str, also: &[(bool, String)]) -> bool {
+    if !can_run(test) {
+        return false;
+    }
+    let browser = repo().join(".ci/browser");
+    let mut missing: Vec<(bool, String)> = vec![
+        (
+            chromium().is_file(),
+            format!(
+                "no chromium at {} (apt-get install chromium, or set CHROMIUM)",
+                chromium().display()
+            ),
+        ),
+        (
+            browser
+                .join("node_modules/puppeteer-core/package.json")
+                .is_file()
+                && browser.join("node_modules/axe-core/axe.min.js").is_file(),
+            "npm packages missing: run `npm ci` in .ci/browser".into(),
+        ),
+    ];
+    missing.extend(also.iter().cloned());
+    let Some((_, reason)) = missing.into_iter().find(|(ok, _)| !ok) else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set, but {test} cannot run: {reason} (nothing may be skipped under CI)"
+    );
+    println!("SKIPPED: {test}: {reason}");
+    eprintln!("SKIPPED: {test}: {reason}");
+    false
+}
+
+/// Starts the real provider and a server that signs in with it (as `idp`, accounts created
+/// for example.com, the groups claim read), then runs `node .ci/browser/<script>` against
+/// them with `env`; prints its output, and fails unless it exits 0 with nothing failed.
+fn run_sso_script(script: &str, env: &[(&str, String)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let ours = format!("http://127.0.0.1:{port}");
+    let (_idp, issuer) = node(
+        "provider.mjs",
+        &[
+            "wmill",
+            "s3cret-client-value",
+            &format!("{ours}/user/oauth/callback/idp"),
+        ],
+    );
+    let secret = secret_file(dir.path());
+    let spec = format!(
+        "idp={issuer},client_id=wmill,client_secret_file={},allowed_domains=example.com,scopes=openid email profile groups,groups_claim=groups",
+        secret.display()
+    );
+    let (_server, base) = server(dir.path(), port, &["--oidc".into(), spec]);
+    let started = Instant::now();
+    let mut child = Command::new("node")
+        .arg(repo().join(".ci/browser").join(script))
+        .current_dir(repo())
+        .env("WMILL_URL", &base)
+        .env("WMILL_ADMIN_EMAIL", ADMIN)
+        .env("WMILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("WMILL_SSO_PROVIDER", "idp")
+        .env("WMILL_SSO_DOMAIN", "example.com")
+        .env("WMILL_BROWSER_DEADLINE_SECS", "75")
+        .env("CHROMIUM", chromium())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if started.elapsed() > BROWSER_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    println!(
+        "--- node .ci/browser/{script} ({:.1?}) ---\n{out}",
+        started.elapsed()
+    );
+    if !err.trim().is_empty() {
+        println!("--- its stderr ---\n{err}");
+    }
+    let log = || {
+        let log = std::fs::read_to_string(dir.path().join("server.stderr")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    };
+    let Some(status) = status else {
+        panic!(
+            "{script} did not finish within {BROWSER_DEADLINE:?}:\n{out}\n{err}\n--- the server's last log lines ---\n{}",
+            log()
+        );
+    };
+    assert!(
+        status.success() && out.lines().any(|l| l.ends_with(" passed, 0 failed")),
+        "{script} failed ({status}):\n{}\n--- the server's last log lines ---\n{}",
+        out.lines()
+            .filter(|l| l.starts_with("FAIL") || l.contains(" passed, "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        log()
+    );
+}
+
+#[test]
+fn a_browser_signs_in_through_the_provider() {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run_browser("a_browser_signs_in_through_the_provider", &[]) {
+        return;
+    }
+    run_sso_script("sso.mjs", &[]);
+}
+
+#[test]
+fn the_official_client_signs_in_through_the_provider() {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let client = official_client();
+    let also = [
+        (
+            client.is_file(),
+            format!(
+                "Windmill's official client is not installed at {} (run `npm ci` in .ci/official-client, or set WMILL_OFFICIAL_CLIENT)",
+                client.display()
+            ),
+        ),
+        (
+            on_path("script"),
+            "`script` (util-linux) is not on PATH".into(),
+        ),
+    ];
+    if !can_run_browser("the_official_client_signs_in_through_the_provider", &also) {
+        return;
+    }
+    run_sso_script(
+        "sso-cli.mjs",
+        &[
+            ("WMILL_SSO_CLIENT", "official".into()),
+            ("WMILL_CLI", client.display().to_string()),
+        ],
+    );
+}
+
+#[test]
+fn wmill_signs_in_through_the_provider() {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let client = our_client();
+    let also = [
+        (
+            client.is_file(),
+            format!(
+                "`wmill` is not built at {} (run `cargo build -p wmill-cli`; `cargo test --workspace` builds it)",
+                client.display()
+            ),
+        ),
+        (
+            on_path("script"),
+            "`script` (util-linux) is not on PATH".into(),
+        ),
+    ];
+    if !can_run_browser("wmill_signs_in_through_the_provider", &also) {
+        return;
+    }
+    run_sso_script(
+        "sso-cli.mjs",
+        &[
+            ("WMILL_SSO_CLIENT", "wmill".into()),
+            ("WMILL_CLI", client.display().to_string()),
+        ],
+    );
 }

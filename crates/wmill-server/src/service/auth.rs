@@ -72,6 +72,7 @@ impl Service {
             company: row.company,
             username: row.username,
             first_time_user: row.first_time_user,
+            login_type: row.login_type,
         })
     }
 
@@ -374,11 +375,10 @@ impl Service {
         GlobalUserInfo {
             email: c.email.clone(),
             login_type: if c.service_account {
-                "service_account"
+                "service_account".into()
             } else {
-                "password"
-            }
-            .into(),
+                c.login_type.clone().unwrap_or_else(|| "password".into())
+            },
             super_admin: c.super_admin,
             devops: c.devops,
             verified: true,

@@ -72,6 +72,8 @@ pub struct Caller {
     pub company: Option<String>,
     pub username: Option<String>,
     pub first_time_user: bool,
+    /// The account's `login_type`: a single sign-on provider's name, or `None` (password).
+    pub login_type: Option<String>,
 }
 
 /// A caller acting in a workspace: a member, or a superadmin who is not one.

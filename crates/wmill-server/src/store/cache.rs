@@ -196,6 +196,7 @@ mod tests {
             company: None,
             first_time_user: false,
             username: None,
+            login_type: None,
         }
     }
 

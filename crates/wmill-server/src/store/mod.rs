@@ -203,6 +203,9 @@ pub struct TokenAuthRow {
     pub company: Option<String>,
     pub first_time_user: bool,
     pub username: Option<String>,
+    /// How the account signs in: a single sign-on provider's name (since its first
+    /// sign-in there), or `None` for a password.
+    pub login_type: Option<String>,
 }
 
 /// What authenticating a token on a workspace's route needs: the token with its account,

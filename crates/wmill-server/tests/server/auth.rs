@@ -238,3 +238,76 @@ impl TestApp {
             .password_hash
     }
 }
+
+/// Signs `email` in as the single sign-on provider `provider` would (the store's step, after
+/// the provider's answer was verified): its session token.
+async fn sso_sign_in(app: &TestApp, email: &str, provider: &str) -> String {
+    use wmill_server::clock::Clock;
+    use wmill_server::store::{NewAudit, NewTokenRow, SsoLogin, SsoOutcome, SsoStore, TokenKind};
+    let now = app.clock.now();
+    let minted = wmill_server::token::mint();
+    let outcome = app
+        .store
+        .sso_login(SsoLogin {
+            email: email.into(),
+            name: None,
+            provider: provider.into(),
+            create: true,
+            groups: None,
+            token: NewTokenRow {
+                hash: minted.hash,
+                prefix: minted.prefix,
+                email: email.into(),
+                label: Some("session".into()),
+                expiration: Some(now + 3_600_000_000),
+                workspace_id: None,
+                created_at: now,
+                kind: TokenKind::Session,
+                impersonator: None,
+                scopes: None,
+                read_only: false,
+                minted_by: None,
+            },
+            audit: NewAudit {
+                workspace_id: wmill_api::GLOBAL_WORKSPACE.into(),
+                timestamp: now,
+                username: email.into(),
+                email: Some(email.into()),
+                operation: "users.login",
+                action_kind: wmill_api::ActionKind::Create,
+                resource: None,
+                parameters: Some(json!({ "provider": provider })),
+                impersonator: None,
+            },
+        })
+        .await
+        .expect("sso_login");
+    assert!(matches!(outcome, SsoOutcome::Done { .. }), "{outcome:?}");
+    minted.raw
+}
+
+db_test!(
+    async fn whoami_reports_how_the_account_signs_in(app) {
+        // A password account.
+        let me: GlobalUserInfo = app.get("/api/users/whoami", &app.admin).await.parse();
+        assert_eq!(me.login_type, "password");
+        // An account made by a single sign-on: the provider's name, as in the users' list.
+        let sso = sso_sign_in(&app, "dana@example.com", "okta").await;
+        let me: GlobalUserInfo = app.get("/api/users/whoami", &sso).await.parse();
+        assert_eq!((me.email.as_str(), me.login_type.as_str()), ("dana@example.com", "okta"));
+        let listed = app.get("/api/users/list_as_super_admin", &app.admin).await.json();
+        let dana = listed.as_array().unwrap().iter().find(|u| u["email"] == "dana@example.com").unwrap().clone();
+        assert_eq!(dana["login_type"], "okta");
+        // A password account that signs in with a provider: from then on, that provider, on
+        // every token of it (its older password session included).
+        app.create_user("erin@example.com", false).await;
+        let password_session = app.login("erin@example.com", PASSWORD).await;
+        let me: GlobalUserInfo = app.get("/api/users/whoami", &password_session).await.parse();
+        assert_eq!(me.login_type, "password");
+        let sso = sso_sign_in(&app, "erin@example.com", "keycloak").await;
+        for t in [&sso, &password_session] {
+            let me: GlobalUserInfo = app.get("/api/users/whoami", t).await.parse();
+            assert_eq!((me.email.as_str(), me.login_type.as_str()), ("erin@example.com", "keycloak"));
+        }
+    }
+);

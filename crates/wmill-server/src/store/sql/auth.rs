@@ -19,7 +19,7 @@ const TOKEN_AUTH: &str = concat!(
     via_group!("a", "superadmin"),
     ") AS super_admin, ",
     via_group!("a", "devops"),
-    " AS devops, a.disabled, a.name, a.company, a.first_time_user, u.username"
+    " AS devops, a.disabled, a.name, a.company, a.first_time_user, u.username, a.login_type"
 );
 const TOKEN_AUTH_FROM: &str = "FROM token t JOIN account a ON a.email = t.email \
      LEFT JOIN username u ON u.email = a.email LEFT JOIN account i ON i.email = t.impersonator";
