@@ -1334,18 +1334,16 @@ fn item7(d: &mut Doc, r: &Results) {
 const PAGES_WHY: &str = "Why. Every page is one maud template rendered into a string by its \
      handler, after the session cookie is checked the way the API checks a bearer token; the \
      stylesheet and the script are compiled in and shared by every page (a browser fetches \
-     them once, not per page). Most lists are bounded: members come 50 to a page, the \
-     superadmin's users and workspaces 200, the audit log 50 entries by keyset paging, so \
-     those pages cost about the same with 1 000 members as with 100 000. Three reads grow \
-     with the data instead. The audit log's activity chart counts every entry of the last 30 \
-     days that the filters match (one grouped COUNT over the window, here the whole log), so \
-     that page's time grows with the log's last month, whatever the page size. A group's \
-     page reads the workspace's whole member list (`list_members`, up to 10 000 full rows) \
-     to offer every username in the datalist of its add-member and add-owner fields, so its \
-     time and its weight grow with the workspace, not with the group. And the superadmin's \
-     workspaces page asks, for each workspace it lists, for the caller's membership and the \
-     workspace's latest archive or unarchive audit entry: two queries per row, up to 200 rows \
-     a page, which a database reached over the network (PostgreSQL) feels most.";
+     them once, not per page). Every read a page makes is bounded: members come 50 to a page, \
+     the superadmin's users 40 (each row carries four small forms), workspaces 200, the \
+     audit log 50 entries by keyset paging; the activity chart counts at most the 2 000 \
+     newest matching entries (read in id order through the list's own index, the 30-day \
+     window applied to them afterwards); a group's page offers at most 200 usernames as \
+     suggestions; the workspaces page reads each workspace's archived flag with the list. So \
+     these pages cost about the same with 1 000 members and 10 000 entries as with 100 000 \
+     of each. The audit log is the slowest page because it makes two reads (the page of \
+     entries and the chart's counts); the members page is the heaviest because each of its \
+     rows carries its own forms, each with the session's CSRF value.";
 
 fn changes(d: &mut Doc) {
     d.h2("What changed in the server for these numbers");

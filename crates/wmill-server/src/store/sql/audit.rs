@@ -242,15 +242,26 @@ impl AuditStore for SqlStore {
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Counts per day and action kind of the newest [`AUDIT_ACTIVITY_ROWS`] entries `f` matches: the
-/// work of a chart is bounded whatever the log's size (the newest rows are read through the
-/// same index as a page of the list).
+/// work of a chart is bounded whatever the log's size. The newest rows are read in id order
+/// through the same index as a page of the list; the time window (`after`) is applied to
+/// them afterwards, so that no planner is tempted to read a time range and sort it (ids and
+/// timestamps grow together).
 fn activity_query(f: &AuditFilter) -> (String, Vec<Bind>) {
     let mut binds = Vec::new();
+    let inner = AuditFilter {
+        after: None,
+        ..f.clone()
+    };
     let mut sql = String::from("SELECT timestamp, action_kind FROM audit WHERE 1 = 1");
-    audit_conditions(&mut sql, &mut binds, f, None);
+    audit_conditions(&mut sql, &mut binds, &inner, None);
+    let mut window = String::new();
+    if let Some(t) = f.after {
+        binds.push(Bind::I(t));
+        window = format!(" WHERE timestamp > ${}", binds.len());
+    }
     sql = format!(
         "SELECT timestamp / {DAY_MICROS} AS day, action_kind, COUNT(*) AS n FROM ({sql} \
-         ORDER BY id DESC LIMIT {AUDIT_ACTIVITY_ROWS}) recent \
+         ORDER BY id DESC LIMIT {AUDIT_ACTIVITY_ROWS}) recent{window} \
          GROUP BY timestamp / {DAY_MICROS}, action_kind ORDER BY 1, 2"
     );
     (sql, binds)
