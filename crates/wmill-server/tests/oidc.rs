@@ -211,6 +211,17 @@ impl Browser {
         self.keep(&mut res)
     }
 
+    fn post_json(&mut self, url: &str, body: &Value) -> Answer {
+        let mut res = self
+            .agent
+            .post(url)
+            .header("cookie", &self.cookies())
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        self.keep(&mut res)
+    }
+
     fn post_form(&mut self, url: &str, origin: &str, pairs: &[(String, String)]) -> Answer {
         let body: String = pairs
             .iter()
@@ -711,6 +722,40 @@ fn every_wrong_answer_of_a_provider_is_refused() {
     // …and it is gone: not even its own browser can use it now.
     let a = callback(&mut started, &base, "main", &state, &format!("ok.{nonce}"));
     assert_eq!(a.status, 400, "{}", a.body);
+
+    // Windmill's UI route: the same checks, the session as text (and cookie).
+    let mut b = Browser::new();
+    let (state, nonce) = start(&mut b, &base, "main");
+    let url = format!("{base}/api/oauth/login_callback/main");
+    let bad = b.post_json(
+        &url,
+        &serde_json::json!({"code": format!("tampered.{nonce}"), "state": state}),
+    );
+    assert_eq!(bad.status, 403, "{}", bad.body);
+    assert!(!b.jar.contains_key("token"));
+    let (state, nonce) = start(&mut b, &base, "main");
+    let ok = b.post_json(
+        &url,
+        &serde_json::json!({"code": format!("ok.{nonce}"), "state": state}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let mut me = Browser::new();
+    let whoami = me
+        .agent
+        .get(format!("{base}/api/users/whoami"))
+        .header("authorization", format!("Bearer {}", ok.body.trim()))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(whoami.contains("ok@signer.test"), "{whoami}");
+    // Replayed: refused.
+    let again = b.post_json(
+        &url,
+        &serde_json::json!({"code": format!("ok.{nonce}"), "state": state}),
+    );
+    assert_eq!(again.status, 400, "{}", again.body);
 
     // A rotated key: unknown at first, found by the one refetch.
     let mut b = Browser::new();
