@@ -739,7 +739,7 @@ fn every_wrong_answer_of_a_provider_is_refused() {
         &serde_json::json!({"code": format!("ok.{nonce}"), "state": state}),
     );
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let mut me = Browser::new();
+    let me = Browser::new();
     let whoami = me
         .agent
         .get(format!("{base}/api/users/whoami"))
