@@ -15,6 +15,7 @@ pub mod http;
 pub mod listen;
 pub mod oidc;
 pub mod password;
+pub mod scim;
 pub mod scope;
 pub mod service;
 pub mod store;
