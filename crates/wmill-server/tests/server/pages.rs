@@ -455,3 +455,38 @@ db_test!(async fn what_people_type_is_shown_as_text(t) {
     );
     assert!(!page.body.contains("<script>alert"));
 });
+
+db_test!(
+    async fn after_a_password_change_next_stays_on_this_server(t) {
+        t.create_user("hop@example.com", false).await;
+        let session = t.login("hop@example.com", PASSWORD).await;
+        let mut password = String::from("first-new-password");
+        for (next, expected) in [
+            ("/\\evil.example/x", "/user/profile"),
+            ("//evil.example/x", "/user/profile"),
+            ("https://evil.example/", "/user/profile"),
+            ("/w/admins/groups", "/w/admins/groups"),
+        ] {
+            let current = if password == "first-new-password" {
+                PASSWORD.to_string()
+            } else {
+                password.clone()
+            };
+            password = format!("{password}-again");
+            let r = t
+                .submit(
+                    "/user/password",
+                    &session,
+                    &[
+                        ("current", &current),
+                        ("password", &password),
+                        ("confirm", &password),
+                        ("next", next),
+                    ],
+                )
+                .await;
+            r.assert_status(303);
+            assert_eq!(r.headers["location"], expected, "next {next:?}");
+        }
+    }
+);

@@ -51,13 +51,6 @@ pub(super) fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// A random value for the sign-in form's double-submit cookie.
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What the sign-in page offers besides the password form: the single sign-on providers,
 /// and whether passwords are for superadmins only.
 struct Offer {
@@ -112,7 +105,7 @@ fn login_response(
     email: &str,
     error: Option<&str>,
 ) -> Response {
-    let csrf = random_hex();
+    let csrf = super::random_hex();
     let offer = Offer::of(s);
     let mut res = (
         status,

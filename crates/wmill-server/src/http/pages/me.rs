@@ -148,9 +148,10 @@ async fn change_password(
     {
         return Ok(refuse(&e.message()));
     }
+    // The same rule as after sign-in: only a path on this server.
     let to = match f.next.as_deref() {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") => n.to_owned(),
-        _ => "/user/profile?done=1".to_owned(),
+        Some(_) => super::auth::safe_next(f.next.as_deref()),
+        None => "/user/profile?done=1".to_owned(),
     };
     Ok(see_other(&to))
 }

@@ -112,6 +112,14 @@ pub fn csrf_for(raw_token: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// 32 random bytes from the OS, as hex: the sign-in form's double-submit value and the
+/// single sign-on browser binding. A missing random source is not papered over with zeros.
+pub fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The `token` cookie (and only the cookie: pages never take a token from a URL).
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
     parts

@@ -42,13 +42,6 @@ async fn list_logins(State(s): State<AppState>) -> axum::Json<serde_json::Value>
     axum::Json(serde_json::json!({ "oauth": oauth, "saml": null }))
 }
 
-/// A random value (hex) from the OS CSPRNG.
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The exact redirect URI of provider `name`: under `--public-url`, or the request's own
 /// origin.
 fn redirect_uri(s: &AppState, headers: &HeaderMap, https: bool, name: &str) -> Option<String> {
@@ -107,7 +100,7 @@ async fn start(
     // One binding per browser: a second tab's sign-in keeps the first one's valid.
     let browser = cookie(&parts, BINDING_COOKIE)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap_or_else(random_hex);
+        .unwrap_or_else(super::random_hex);
     match s.svc.sso_start(&name, &browser, redirect, next).await {
         Err(e) => super::PageError::from(e).into_response(),
         Ok(Err(r)) => refusal_page(r),
