@@ -4,7 +4,10 @@
 //!
 //! - `wmill_pg`: `WMILL_TEST_POSTGRES_URL` is set (the PostgreSQL half of every suite);
 //! - `wmill_official_client`: Windmill's official client is installed (`WMILL_OFFICIAL_CLIENT`,
-//!   or `npm ci` in `.ci/official-client`) and `node` is on `PATH`.
+//!   or `npm ci` in `.ci/official-client`) and `node` is on `PATH`;
+//! - `wmill_oidc`: `npm ci` was run in `.ci/oidc` (oidc-provider, jose) and `node` is on `PATH`;
+//! - `wmill_browser`: Chromium (`CHROMIUM`, or Debian's `/usr/bin/chromium`), `npm ci` in
+//!   `.ci/browser` (puppeteer-core, axe-core) and `node`.
 //!
 //! Under `CI` nothing may be skipped: `tests/server/meta.rs` fails when a part is missing.
 
@@ -20,14 +23,33 @@ fn on_path(program: &str) -> bool {
 }
 
 fn main() {
-    for cfg in ["wmill_pg", "wmill_official_client"] {
+    for cfg in [
+        "wmill_pg",
+        "wmill_official_client",
+        "wmill_oidc",
+        "wmill_browser",
+    ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
-    for var in ["WMILL_TEST_POSTGRES_URL", "WMILL_OFFICIAL_CLIENT", "PATH"] {
+    for var in [
+        "WMILL_TEST_POSTGRES_URL",
+        "WMILL_OFFICIAL_CLIENT",
+        "CHROMIUM",
+        "PATH",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     // Installing the client (npm ci) changes this folder.
     println!("cargo::rerun-if-changed=../../.ci/official-client");
+    // Only the files looked at below: a whole node_modules would be scanned on every build.
+    for f in [
+        "oidc/node_modules/oidc-provider/package.json",
+        "oidc/node_modules/jose/package.json",
+        "browser/node_modules/puppeteer-core/package.json",
+        "browser/node_modules/axe-core/axe.min.js",
+    ] {
+        println!("cargo::rerun-if-changed=../../.ci/{f}");
+    }
     println!("cargo::rerun-if-changed=build.rs");
 
     if set("WMILL_TEST_POSTGRES_URL") {
@@ -37,7 +59,29 @@ fn main() {
         Some(p) if !p.is_empty() => Path::new(&p).is_file(),
         _ => Path::new("../../.ci/official-client/node_modules/.bin/wmill").is_file(),
     };
-    if client && on_path("node") {
+    let node = on_path("node");
+    if client && node {
         println!("cargo::rustc-cfg=wmill_official_client");
+    }
+    let installed = |dir: &str, files: &[&str]| {
+        files
+            .iter()
+            .all(|f| Path::new(&format!("../../.ci/{dir}/node_modules/{f}")).exists())
+    };
+    if node && installed("oidc", &["oidc-provider/package.json", "jose/package.json"]) {
+        println!("cargo::rustc-cfg=wmill_oidc");
+    }
+    let chromium = match std::env::var_os("CHROMIUM") {
+        Some(p) if !p.is_empty() => Path::new(&p).is_file(),
+        _ => Path::new("/usr/bin/chromium").is_file(),
+    };
+    if node
+        && chromium
+        && installed(
+            "browser",
+            &["puppeteer-core/package.json", "axe-core/axe.min.js"],
+        )
+    {
+        println!("cargo::rustc-cfg=wmill_browser");
     }
 }

@@ -40,6 +40,14 @@ fn nothing_is_skipped_under_ci() {
             cfg!(wmill_official_client),
             "Windmill's official client (npm ci in .ci/official-client) and node",
         ),
+        (
+            cfg!(wmill_oidc),
+            "an OpenID provider for the SSO tests (npm ci in .ci/oidc) and node",
+        ),
+        (
+            cfg!(wmill_browser),
+            "a browser for the page tests (chromium, npm ci in .ci/browser) and node",
+        ),
     ]
     .into_iter()
     .filter(|(present, _)| !present)
