@@ -219,6 +219,24 @@ pub struct TruncatedToken {
     pub email: Option<String>,
 }
 
+/// Body of `POST /api/scim_tokens/create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewScimToken {
+    /// Names the identity provider; the audit log names SCIM changes by it.
+    pub label: String,
+}
+
+/// A SCIM token as listed: its prefix, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScimToken {
+    pub label: String,
+    pub token_prefix: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Workspaces and members
 // ---------------------------------------------------------------------------------------

@@ -118,10 +118,11 @@ fn incident_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = match &self {
+impl Error {
+    /// The text answered for this error: for faults of ours, a sentence with an incident id
+    /// (the cause is logged with it, never sent).
+    pub fn public_text(&self) -> String {
+        match self {
             Error::Internal(cause) => {
                 let id = incident_id();
                 tracing::error!(incident = %id, "internal error: {cause}");
@@ -141,7 +142,14 @@ impl IntoResponse for Error {
                 )
             }
             other => other.to_string(),
-        };
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = self.public_text();
         let mut res = (status, body).into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -312,7 +312,7 @@ async fn body_bytes(
 }
 
 /// Reads a request body as JSON (see [`Json`]), at most `max` bytes.
-async fn json_value(
+pub(crate) async fn json_value(
     req: Request,
     state: &AppState,
     max: usize,

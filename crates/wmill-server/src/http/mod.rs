@@ -9,6 +9,7 @@ mod groups;
 mod instance;
 pub mod openapi;
 mod pages;
+mod scim;
 pub mod serve;
 mod settings;
 mod tokens;
@@ -75,7 +76,7 @@ impl IntoResponse for Text {
     ),
     tags(
         (name = "auth"), (name = "users"), (name = "tokens"), (name = "workspaces"), (name = "groups"),
-        (name = "audit"), (name = "server")
+        (name = "audit"), (name = "scim"), (name = "server")
     )
 )]
 struct ApiDoc;
@@ -203,6 +204,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(instance::router())
         .merge(settings::router())
         .merge(audit::router())
+        .merge(scim::token_router())
 }
 
 /// The OpenAPI document of the API, completed for these settings (see [`openapi`]).
@@ -226,6 +228,7 @@ pub fn app(svc: Arc<Service>) -> Router {
     };
     router
         .merge(pages::router())
+        .merge(scim::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -95,6 +95,9 @@ fn parameter(name: &str, location: &str) -> Option<Value> {
         ("action_kind", "query") => {
             json!({"type": "string", "pattern": wmill_api::ACTION_KIND_PATTERN})
         }
+        ("label", "path") => {
+            json!({"type": "string", "pattern": crate::service::SCIM_LABEL_PATTERN})
+        }
         ("archive_type", "query") => json!({"type": "string", "enum": ["zip"]}),
         (
             "include_users"
@@ -116,6 +119,9 @@ fn parameter(name: &str, location: &str) -> Option<Value> {
 fn property(schema: &str, name: &str, s: &Settings) -> Option<Value> {
     Some(match (schema, name) {
         ("CreateUser" | "AddUser" | "ImpersonateToken", "email" | "impersonate_email") => email(),
+        ("NewScimToken", "label") => {
+            json!({"type": "string", "pattern": crate::service::SCIM_LABEL_PATTERN})
+        }
         ("CreateUser", "password") => password(s.initial_password_min_chars),
         ("SetPassword", "password") => password(s.password_min_chars),
         ("CreateUser" | "UpdateInstanceUser", "name" | "company") => text(255),

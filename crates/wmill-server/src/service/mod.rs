@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod groups;
 mod instance;
+mod scim;
 mod settings;
 mod sso;
 mod tokens;
@@ -20,6 +21,7 @@ use wmill_api::ActionKind;
 pub use crate::store::AUDIT_ACTIVITY_ROWS;
 pub use auth::{LoginOutcome, PASSWORD_LOGIN_DISABLED};
 pub use instance::MAX_OVERWRITE_ROWS;
+pub use scim::{SCIM_LABEL_PATTERN, ScimCaller};
 pub use settings::{OperatorView, SyncFiles, SyncGroup, SyncUser};
 pub use sso::{Callback, SsoDone, SsoRefused};
 

@@ -54,6 +54,7 @@ pub trait Store:
     + InstanceGroupStore
     + AuditStore
     + SsoStore
+    + ScimStore
     + Send
     + Sync
     + 'static
@@ -69,6 +70,7 @@ impl<T> Store for T where
         + InstanceGroupStore
         + AuditStore
         + SsoStore
+        + ScimStore
         + Send
         + Sync
         + 'static
@@ -1008,4 +1010,199 @@ pub trait SsoStore {
     /// In one transaction: the account (created if allowed; refused if disabled), its
     /// `login_type`, its instance groups, the session token and the audit entries.
     async fn sso_login(&self, l: SsoLogin) -> StoreResult<SsoOutcome>;
+}
+
+// ---------------------------------------------------------------------------------------
+// SCIM provisioning
+// ---------------------------------------------------------------------------------------
+
+/// The password hash of an account without a password (single sign-on only): no PHC
+/// string, so no password ever matches it.
+pub const NO_PASSWORD: &str = "!";
+
+/// A SCIM token as listed (its digest stays in the database).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScimTokenRow {
+    pub prefix: String,
+    pub label: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// A new SCIM token.
+#[derive(Debug, Clone)]
+pub struct NewScimToken {
+    pub hash: String,
+    pub prefix: String,
+    pub label: String,
+    pub created_by: String,
+    pub created_at: Micros,
+}
+
+/// An account as SCIM sees it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ScimUserRow {
+    pub scim_id: String,
+    pub email: String,
+    /// `None`: the userName is the email.
+    pub user_name: Option<String>,
+    /// The display name (`displayName`, `name.formatted`).
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub external_id: Option<String>,
+    pub disabled: bool,
+    /// A superadmin by flag or instance group: SCIM never sets its password or email.
+    pub super_admin: bool,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+/// What a SCIM write makes of an account: every field is the new state.
+#[derive(Debug, Clone)]
+pub struct ScimUserWrite {
+    pub email: String,
+    pub user_name: Option<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub external_id: Option<String>,
+    pub active: bool,
+    /// A new password's PHC hash (`None`: unchanged; on creation, no password).
+    pub password_hash: Option<String>,
+}
+
+/// An instance group as SCIM sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimGroupRow {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub instance_role: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
+    /// (SCIM id, email) of each member, by email; empty when not asked for.
+    pub members: Vec<(String, String)>,
+}
+
+/// What a SCIM write makes of a group.
+#[derive(Debug, Clone)]
+pub struct ScimGroupWrite {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// SCIM ids of the members; `None`: unchanged.
+    pub members: Option<Vec<String>>,
+}
+
+/// A page of SCIM resources: the total that match, and the page.
+#[derive(Debug, Clone)]
+pub struct ScimPage<T> {
+    pub total: i64,
+    pub rows: Vec<T>,
+}
+
+/// How a SCIM write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScimOutcome<T> {
+    Done(T),
+    NotFound,
+    /// The resource changed since it was read (`If-Match`, or a PATCH racing a write).
+    Changed,
+    /// A uniqueness rule refused it (userName, email, displayName): what is taken.
+    Taken(String),
+    /// A rule of this server refused it: the sentence says which.
+    Refused(String),
+    /// A member id names no account that can be one.
+    NoSuchMember(String),
+}
+
+/// A compiled SCIM filter (SQL with `$1…` placeholders, and their values).
+pub type ScimFilter = crate::scim::filter::Compiled;
+
+/// SCIM provisioning: tokens, and accounts and instance groups as SCIM resources.
+#[async_trait]
+pub trait ScimStore {
+    /// Compiles a parsed filter over Users, for this database (`invalidFilter` when it
+    /// names what is not stored or compares it in a way its type does not allow).
+    fn compile_user_filter(
+        &self,
+        f: &crate::scim::filter::Filter,
+    ) -> Result<ScimFilter, crate::scim::filter::FilterError>;
+    /// The same over Groups.
+    fn compile_group_filter(
+        &self,
+        f: &crate::scim::filter::Filter,
+    ) -> Result<ScimFilter, crate::scim::filter::FilterError>;
+    /// Records a SCIM token; `false` when its label is taken.
+    async fn create_scim_token(&self, t: NewScimToken, audit: NewAudit) -> StoreResult<bool>;
+    async fn scim_tokens(&self) -> StoreResult<Vec<ScimTokenRow>>;
+    /// Deletes the SCIM token with this label; `false` when there is none.
+    async fn delete_scim_token(&self, label: &str, audit: NewAudit) -> StoreResult<bool>;
+    /// The label of the SCIM token with this digest.
+    async fn scim_token_label(&self, hash: &str) -> StoreResult<Option<String>>;
+
+    /// Accounts (not service accounts) matching `filter`, by creation.
+    async fn scim_users(
+        &self,
+        filter: Option<ScimFilter>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<ScimPage<ScimUserRow>>;
+    async fn scim_user(&self, id: &str) -> StoreResult<Option<ScimUserRow>>;
+    /// Creates an account; returns its SCIM id.
+    async fn scim_create_user(
+        &self,
+        w: ScimUserWrite,
+        now: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<ScimOutcome<String>>;
+    /// Makes account `id` what `w` says, if it is still `expected` (when given).
+    async fn scim_replace_user(
+        &self,
+        id: &str,
+        expected: Option<ScimUserRow>,
+        w: ScimUserWrite,
+        now: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<ScimOutcome<()>>;
+    /// Deletes account `id` with everything it has, if it is still `expected` (when given).
+    async fn scim_delete_user(
+        &self,
+        id: &str,
+        expected: Option<ScimUserRow>,
+        audit: NewAudit,
+    ) -> StoreResult<ScimOutcome<()>>;
+
+    /// Instance groups matching `filter`, by creation, with their members if asked.
+    async fn scim_groups(
+        &self,
+        filter: Option<ScimFilter>,
+        offset: i64,
+        limit: i64,
+        members: bool,
+    ) -> StoreResult<ScimPage<ScimGroupRow>>;
+    async fn scim_group(&self, id: &str) -> StoreResult<Option<ScimGroupRow>>;
+    /// Creates an instance group named after `w.display_name`; returns its id.
+    async fn scim_create_group(
+        &self,
+        w: ScimGroupWrite,
+        now: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<ScimOutcome<String>>;
+    /// Makes group `id` what `w` says, if it is still `expected` (when given).
+    async fn scim_replace_group(
+        &self,
+        id: &str,
+        expected: Option<ScimGroupRow>,
+        w: ScimGroupWrite,
+        now: Micros,
+        audit: NewAudit,
+    ) -> StoreResult<ScimOutcome<()>>;
+    async fn scim_delete_group(
+        &self,
+        id: &str,
+        expected: Option<ScimGroupRow>,
+        audit: NewAudit,
+    ) -> StoreResult<ScimOutcome<()>>;
 }

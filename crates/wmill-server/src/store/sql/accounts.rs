@@ -89,6 +89,57 @@ macro_rules! rename_rows {
     }};
 }
 
+/// Whether `$email` is an account's, a username's or a membership's email.
+macro_rules! email_taken {
+    ($tx:ident, $email:expr) => {{
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM account WHERE email = $1) + (SELECT COUNT(*) FROM username WHERE email = $1) \
+             + (SELECT COUNT(*) FROM member WHERE email = $1)",
+        )
+        .bind($email)
+        .fetch_one(&mut *$tx)
+        .await?;
+        taken > 0
+    }};
+}
+
+/// Gives account `$old` the email `$new` everywhere (tokens and instance group memberships
+/// follow by their foreign keys); `$new` must not be taken.
+macro_rules! move_email_rows {
+    ($tx:ident, $old:expr, $new:expr) => {{
+        let (email, new_email): (&str, &str) = ($old, $new);
+        sqlx::query("UPDATE account SET email = $2 WHERE email = $1")
+            .bind(email)
+            .bind(new_email)
+            .execute(&mut *$tx)
+            .await?;
+        for table in ["username", "member"] {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {table} SET email = $2 WHERE email = $1"
+            )))
+            .bind(email)
+            .bind(new_email)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        sqlx::query("UPDATE workspace SET owner = $2 WHERE owner = $1")
+            .bind(email)
+            .bind(new_email)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM login_throttle WHERE email = $1 OR email = $2")
+            .bind(email)
+            .bind(new_email)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("UPDATE token SET minted_by = $2 WHERE minted_by = $1")
+            .bind(email)
+            .bind(new_email)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
 /// Adds the new account `$email` to the workspaces whose auto-invite adds every new account
 /// (or those of its email domain), as operator or developer, audited as modelled on `$audit`.
 macro_rules! auto_add {
@@ -545,46 +596,10 @@ impl AccountStore for SqlStore {
             if exists != Some(false) {
                 return Ok(Rename::NotFound);
             }
-            let taken: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM account WHERE email = $1) + (SELECT COUNT(*) FROM username WHERE email = $1) \
-                 + (SELECT COUNT(*) FROM member WHERE email = $1)",
-            )
-            .bind(new_email)
-            .fetch_one(&mut *tx)
-            .await?;
-            if taken > 0 {
+            if email_taken!(tx, new_email) {
                 return Ok(Rename::Taken);
             }
-            // Tokens and instance group memberships follow by their foreign keys.
-            sqlx::query("UPDATE account SET email = $2 WHERE email = $1")
-                .bind(email)
-                .bind(new_email)
-                .execute(&mut *tx)
-                .await?;
-            for table in ["username", "member"] {
-                sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE {table} SET email = $2 WHERE email = $1"
-                )))
-                .bind(email)
-                .bind(new_email)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query("UPDATE workspace SET owner = $2 WHERE owner = $1")
-                .bind(email)
-                .bind(new_email)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM login_throttle WHERE email = $1 OR email = $2")
-                .bind(email)
-                .bind(new_email)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE token SET minted_by = $2 WHERE minted_by = $1")
-                .bind(email)
-                .bind(new_email)
-                .execute(&mut *tx)
-                .await?;
+            move_email_rows!(tx, email, new_email);
             insert_audit!(tx, audit);
             Rename::Done
         })

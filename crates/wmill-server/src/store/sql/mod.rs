@@ -307,6 +307,7 @@ mod auth;
 mod groups;
 #[macro_use]
 mod instance_groups;
+mod scim;
 mod sso;
 mod tokens;
 mod workspaces;
@@ -506,6 +507,7 @@ fn migrator(postgres: bool) -> Migrator {
             4 "0004_scopes_and_service_accounts",
             5 "0005_instance_groups_and_workspace_settings",
             6 "0006_single_sign_on",
+            7 "0007_scim",
         )
     } else {
         migrations!("sqlite":
@@ -515,6 +517,7 @@ fn migrator(postgres: bool) -> Migrator {
             4 "0004_scopes_and_service_accounts",
             5 "0005_instance_groups_and_workspace_settings",
             6 "0006_single_sign_on",
+            7 "0007_scim",
         )
     })
 }
@@ -726,7 +729,7 @@ impl SqlStore {
     /// Rows per table and the highest audit id: a fingerprint for tests that check that
     /// a refused request changed nothing.
     pub async fn fingerprint(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        const TABLES: [&str; 13] = [
+        const TABLES: [&str; 14] = [
             "account",
             "username",
             "workspace",
@@ -740,6 +743,7 @@ impl SqlStore {
             "instance_group",
             "instance_group_member",
             "workspace_instance_group",
+            "scim_token",
         ];
         let mut out = Vec::new();
         for t in TABLES {

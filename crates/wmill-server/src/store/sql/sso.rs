@@ -11,7 +11,7 @@ use super::{Db, SqlStore};
 use crate::store::*;
 
 /// The password hash of an account made by single sign-on: no password verifies against it.
-pub const NO_PASSWORD: &str = "!";
+pub use crate::store::NO_PASSWORD;
 
 #[async_trait]
 impl SsoStore for SqlStore {
