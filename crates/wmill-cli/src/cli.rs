@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{audit, group, instance, instance_group, token, user, workspace};
+use crate::{audit, group, instance, instance_group, scim, token, user, workspace};
 
 const AFTER_HELP: &str = "\
 Connection:
@@ -198,6 +198,8 @@ pub enum Command {
     InstanceGroup(instance_group::Args),
     /// The instance's users or instance groups as a file: export, import (superadmin)
     Instance(instance::Args),
+    /// SCIM tokens for an identity provider's provisioning: list, create, delete (superadmin)
+    Scim(scim::Args),
     /// Show the server, workspace, user and token the next command would use, and where
     /// each setting came from
     Status,

@@ -306,6 +306,29 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "wmill instance import users.yaml",
         ],
     ),
+    ("scim", &["wmill scim token create --label okta"]),
+    (
+        "scim token",
+        &["wmill scim token", "wmill scim token create --label okta"],
+    ),
+    (
+        "scim token list",
+        &["wmill scim token list", "wmill scim token list --json"],
+    ),
+    (
+        "scim token create",
+        &[
+            "SCIM_TOKEN=$(wmill scim token create --label okta)",
+            "wmill scim token create --label \"Entra ID\" --json",
+        ],
+    ),
+    (
+        "scim token delete",
+        &[
+            "wmill scim token delete okta",
+            "wmill scim token delete okta --yes            # in scripts",
+        ],
+    ),
 ];
 
 /// Appends each command's examples to its help.

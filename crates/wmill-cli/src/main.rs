@@ -14,6 +14,7 @@ mod instance;
 mod instance_group;
 mod output;
 mod profile;
+mod scim;
 mod status;
 mod token;
 mod user;
@@ -100,6 +101,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Workspace(args) => workspace::run(ctx, args),
         Command::InstanceGroup(args) => instance_group::run(ctx, args),
         Command::Instance(args) => instance::run(ctx, args),
+        Command::Scim(args) => scim::run(ctx, args),
         Command::Status => status::run(ctx),
         Command::Version => version(ctx),
         Command::Completions { shell } => {

@@ -16,6 +16,11 @@ fn help_texts() {
         ("token-create.txt", &["token", "create", "--help"]),
         ("workspace.txt", &["workspace", "--help"]),
         ("workspace-add.txt", &["workspace", "add", "--help"]),
+        ("scim-token.txt", &["scim", "token", "--help"]),
+        (
+            "scim-token-create.txt",
+            &["scim", "token", "create", "--help"],
+        ),
     ];
     for (file, args) in cases {
         let out = sh.wmill(args);

@@ -65,6 +65,11 @@ fn each_refusal_gets_its_hint() {
     let (sh, dave) = Shell::admin_and_dave(&server);
     sh.wmill(&["group", "create", "data-team"]).ok();
     sh.wmill(&["workspace", "create", "other"]).ok();
+    assert_eq!(
+        sh.wmill(&["scim", "token", "create", "--label", "okta"])
+            .code,
+        0
+    );
     let scoped = sh
         .wmill(&["token", "create", "--scope", "groups:read"])
         .ok()
@@ -233,6 +238,21 @@ fn each_refusal_gets_its_hint() {
             &sh,
             &["group", "create", "x", "--token", &scoped],
             "a token whose scopes cover it",
+        ),
+        (
+            &dave,
+            &["scim", "token", "list"],
+            "managing SCIM tokens needs a superadmin's token",
+        ),
+        (
+            &sh,
+            &["scim", "token", "create", "--label", "okta"],
+            "see the SCIM tokens with 'wmill scim token list'; one provider, one label",
+        ),
+        (
+            &sh,
+            &["scim", "token", "delete", "nosuch", "--yes"],
+            "list the SCIM tokens with 'wmill scim token list'",
         ),
     ];
     for (who, args, hint) in cases {

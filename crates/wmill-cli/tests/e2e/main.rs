@@ -9,5 +9,6 @@ mod hints;
 mod hostile;
 mod profiles;
 mod readme;
+mod scim;
 mod stories;
 mod terminal;

@@ -477,6 +477,7 @@ fn completions_are_printed() {
         let out = sh.wmill(&["completions", shell]);
         assert!(out.ok().contains("wmill"), "{shell}");
         assert!(out.stdout.contains("create-token"), "{shell}");
+        assert!(out.stdout.contains("scim"), "{shell}");
     }
 }
 
