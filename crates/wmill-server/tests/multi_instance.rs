@@ -340,3 +340,59 @@ fn a_service_accounts_tokens_end_on_every_instance() {
     assert_eq!(s, 200);
     assert_eq!(groups(&a, &t2), 401);
 }
+
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+fn scim_deprovisioning_through_one_instance_ends_access_on_the_other() {
+    let (_dir, a, b, password, _pg) = pair();
+    let admin = a.login("admin@windmill.dev", &password);
+    let (s, scim) = a.call(
+        "POST",
+        "/api/scim_tokens/create",
+        Some(&admin),
+        Some(json!({"label": "okta"})),
+    );
+    assert_eq!(s, 201, "{scim}");
+    // Provisioned through B with a password; signed in through A; uses its token on B.
+    let (s, user) = b.call(
+        "POST",
+        "/api/scim/v2/Users",
+        Some(&scim),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "leaver@example.com",
+            "emails": [{"value": "leaver@example.com", "primary": true}],
+            "password": "leaver-password-1",
+            "active": true,
+        })),
+    );
+    assert_eq!(s, 201, "{user}");
+    let id = serde_json::from_str::<Value>(&user).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = a.login("leaver@example.com", "leaver-password-1");
+    let whoami = |p: &Proc| p.call("GET", "/api/users/whoami", Some(&session), None).0;
+    assert_eq!(whoami(&b), 200);
+    // Deactivated through A (Okta's shape): B refuses the session on its next request.
+    let (s, body) = a.call(
+        "PATCH",
+        &format!("/api/scim/v2/Users/{id}"),
+        Some(&scim),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": false}}],
+        })),
+    );
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(whoami(&b), 401);
+    assert_eq!(whoami(&a), 401);
+    // The SCIM token deleted through B is refused by A at once.
+    let (s, _) = b.call("DELETE", "/api/scim_tokens/delete/okta", Some(&admin), None);
+    assert_eq!(s, 200);
+    let (s, _) = a.call("GET", "/api/scim/v2/Users", Some(&scim), None);
+    assert_eq!(s, 401);
+}

@@ -477,8 +477,14 @@ fn matches(f: &Filter, get: &dyn Fn(&str) -> Option<Value>) -> ScimResult<bool> 
     })
 }
 
-/// Applies PATCH `body` to `doc`.
-pub fn patch_user(doc: &mut UserDoc, body: &Value) -> ScimResult<()> {
+/// Whether `k: v` of a path-less operation's value is the resource's own id, unchanged
+/// (Okta sends it): nothing to do.
+fn own_id(k: &str, v: &Value, id: &str) -> bool {
+    k.eq_ignore_ascii_case("id") && v.as_str() == Some(id)
+}
+
+/// Applies PATCH `body` to `doc`, the User `id`.
+pub fn patch_user(doc: &mut UserDoc, id: &str, body: &Value) -> ScimResult<()> {
     for op in operations(body)? {
         match &op.path {
             None => {
@@ -490,7 +496,7 @@ pub fn patch_user(doc: &mut UserDoc, body: &Value) -> ScimResult<()> {
                 for (k, v) in values {
                     // A key may be an extension's URN (its attributes are not kept) or a
                     // path itself (`name.givenName`, Okta and Entra ID send both).
-                    if k.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) {
+                    if k.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) || own_id(k, v, id) {
                         continue;
                     }
                     let path = filter::parse_patch_path(k)
@@ -639,8 +645,8 @@ fn user_set(
     Ok(())
 }
 
-/// Applies PATCH `body` to `doc`.
-pub fn patch_group(doc: &mut GroupDoc, body: &Value) -> ScimResult<()> {
+/// Applies PATCH `body` to `doc`, the Group `id`.
+pub fn patch_group(doc: &mut GroupDoc, id: &str, body: &Value) -> ScimResult<()> {
     for op in operations(body)? {
         match &op.path {
             None => {
@@ -650,6 +656,9 @@ pub fn patch_group(doc: &mut GroupDoc, body: &Value) -> ScimResult<()> {
                     ));
                 };
                 for (k, v) in values {
+                    if own_id(k, v, id) {
+                        continue;
+                    }
                     let path = filter::parse_patch_path(k)
                         .map_err(|e| ScimError::bad("invalidPath", format!("{k}: {}", e.detail)))?;
                     group_set(doc, op.kind, &path, Some(v))?;
@@ -1075,6 +1084,7 @@ mod tests {
         let mut u = user();
         patch_user(
             &mut u,
+            "u1",
             &patch(json!([{"op": "replace", "value": {"active": false}}])),
         )
         .unwrap();
@@ -1086,12 +1096,14 @@ mod tests {
         let mut u = user();
         patch_user(
             &mut u,
+            "u1",
             &patch(json!([{"op": "Replace", "path": "active", "value": "False"}])),
         )
         .unwrap();
         assert!(!u.active);
         let e = patch_user(
             &mut u,
+            "u1",
             &patch(json!([{"op": "Replace", "path": "active", "value": "nope"}])),
         )
         .unwrap_err();
@@ -1103,6 +1115,7 @@ mod tests {
         let mut u = user();
         patch_user(
             &mut u,
+            "u1",
             &patch(json!([
                 {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "Ada.K@Example.com"},
                 {"op": "Replace", "path": "name.familyName", "value": "King"},
@@ -1120,20 +1133,26 @@ mod tests {
         let mut u = user();
         let e = patch_user(
             &mut u,
+            "u1",
             &patch(json!([{"op": "replace", "path": "nosuch", "value": 1}])),
         )
         .unwrap_err();
         assert_eq!(e.scim_type, Some("invalidPath"));
         let e = patch_user(
             &mut u,
+            "u1",
             &patch(json!([{"op": "remove", "path": "userName"}])),
         )
         .unwrap_err();
         assert_eq!(e.scim_type, Some("mutability"));
-        let e =
-            patch_user(&mut u, &patch(json!([{"op": "move", "path": "userName"}]))).unwrap_err();
+        let e = patch_user(
+            &mut u,
+            "u1",
+            &patch(json!([{"op": "move", "path": "userName"}])),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some("invalidSyntax"));
-        let e = patch_user(&mut u, &json!({"Operations": []})).unwrap_err();
+        let e = patch_user(&mut u, "u1", &json!({"Operations": []})).unwrap_err();
         assert_eq!(e.scim_type, Some("invalidSyntax"));
     }
 
@@ -1146,22 +1165,24 @@ mod tests {
         };
         patch_group(
             &mut g,
+            "g1",
             &patch(json!([
                 {"op": "Remove", "path": "members", "value": [{"value": "a"}]},
                 {"op": "remove", "path": "members[value eq \"b\"]"},
                 {"op": "add", "path": "members", "value": [{"value": "d", "display": "x"}, {"value": "c"}]},
-                {"op": "replace", "value": {"id": null, "displayName": "Engineering"}},
+                {"op": "replace", "value": {"id": "other", "displayName": "Engineering"}},
             ])),
         )
         .unwrap_err();
-        // `id` is read-only: the whole PATCH is refused. Without it:
+        // `id` is read-only: the whole PATCH is refused. With its own id (Okta):
         patch_group(
             &mut g,
+            "g1",
             &patch(json!([
                 {"op": "Remove", "path": "members", "value": [{"value": "a"}]},
                 {"op": "remove", "path": "members[value eq \"b\"]"},
                 {"op": "add", "path": "members", "value": [{"value": "d", "display": "x"}, {"value": "c"}]},
-                {"op": "replace", "value": {"displayName": "Engineering"}},
+                {"op": "replace", "value": {"id": "g1", "displayName": "Engineering"}},
             ])),
         )
         .unwrap();

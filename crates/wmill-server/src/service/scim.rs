@@ -335,7 +335,7 @@ impl Service {
             let cur = self.scim_get_user(id).await?;
             check_if_match(if_match, &resource::user_version(&cur))?;
             let mut doc = UserDoc::from_row(&cur);
-            resource::patch_user(&mut doc, body)?;
+            resource::patch_user(&mut doc, id, body)?;
             if doc == UserDoc::from_row(&cur) {
                 return Ok(cur);
             }
@@ -476,7 +476,7 @@ impl Service {
             let cur = self.scim_get_group(id).await?;
             check_if_match(if_match, &resource::group_version(&cur))?;
             let mut doc = GroupDoc::from_row(&cur);
-            resource::patch_group(&mut doc, body)?;
+            resource::patch_group(&mut doc, id, body)?;
             if doc == GroupDoc::from_row(&cur) {
                 return Ok(cur);
             }

@@ -21,6 +21,7 @@ mod pages_admin;
 mod pages_workspace;
 mod performance;
 mod permissions;
+mod scim;
 mod scopes;
 mod store;
 mod tokens;

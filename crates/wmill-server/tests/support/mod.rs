@@ -233,6 +233,14 @@ impl Proc {
                 }
                 r.call()
             }
+            ("PATCH", b) => {
+                let mut r = agent.patch(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.header("content-type", "application/scim+json")
+                    .send(b.unwrap_or(json!({})).to_string())
+            }
             (_, b) => {
                 let mut r = agent.post(&url);
                 if let Some(a) = &auth {
