@@ -31,8 +31,10 @@ pub struct ScimCaller {
     pub label: String,
 }
 
-/// How many times a PATCH is re-applied when the resource changed under it.
-const PATCH_ATTEMPTS: usize = 5;
+/// How many times a PATCH is re-applied when the resource changed under it: each round one
+/// of the concurrent writers of a resource wins, so this bounds the writers that may race
+/// (providers send at most a few requests at once).
+const PATCH_ATTEMPTS: usize = 32;
 
 fn check_label(label: &str) -> Result<()> {
     let ok = !label.is_empty()

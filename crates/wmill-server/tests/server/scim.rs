@@ -670,3 +670,29 @@ db_test!(
         assert_eq!(account(&app, "john.doe@example.com").await, Some(true));
     }
 );
+
+db_test!(
+    async fn concurrent_patches_of_one_group_lose_no_member(app) {
+        let t = scim_token(&app, "idp").await;
+        let mut ids = Vec::new();
+        for i in 0..16 {
+            let u = create_user(&app, &t, user_body(&format!("m{i}@example.com"), &format!("m{i}@example.com"))).await;
+            ids.push(u["id"].as_str().unwrap().to_string());
+        }
+        let g = doc(&scim(&app, "POST", G, &t, Some(json!({"schemas": [GROUP], "displayName": "Busy"}))).await, 201);
+        let path = format!("{G}/{}", g["id"].as_str().unwrap());
+        // 16 providers' requests at once, each adding one member: none may be lost (a PATCH
+        // applies to the group as it is when it writes, never to what it read before).
+        let answers = futures_util::future::join_all(ids.iter().map(|id| {
+            let body = patch(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+            let (app, t, path) = (&app, &t, &path);
+            async move { scim(app, "PATCH", path, t, Some(body)).await }
+        }))
+        .await;
+        for r in &answers {
+            assert_eq!(r.status.as_u16(), 200, "{r:?}");
+        }
+        let members = members_of(&app, "busy").await;
+        assert_eq!(members.len(), 16, "{members:?}");
+    }
+);
