@@ -1,8 +1,10 @@
 //! `wmill-bench`: the benchmark harness (issue 6). `wmill-bench all` measures, on SQLite
 //! and on PostgreSQL, CLI latency against Windmill's official client, authenticated
 //! throughput against a bare axum handler, isolation under a login storm, the audit log at
-//! 100 k / 1 M / 10 M entries, audited writes, memory and the pages (issue 15), then writes
-//! `docs/benchmarks.md` and its plots. `bench/run` builds the binaries and runs it; `--smoke`
+//! 100 k / 1 M / 10 M entries, audited writes, memory, the pages (issue 15) and an identity
+//! provider's initial SCIM sync of 10 000 users and 500 groups, then writes
+//! `docs/benchmarks.md` and its plots (`wmill-bench report` writes them again from the
+//! results). `bench/run` builds the binaries and runs it; `--smoke`
 //! runs everything with tiny sizes in a minute or so, for CI.
 
 mod api;
@@ -41,6 +43,13 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// Write `benchmarks.md` and its plots again from `bench/results.json` (after a change
+    /// to the report's text; nothing is measured).
+    Report {
+        /// The folder holding `benchmarks.md` and `bench/` [default: docs/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print SQLite's plan for a query on a database file (with the server's SQLite).
     Explain {
         /// The SQLite database file.
@@ -58,6 +67,9 @@ fn main() -> ExitCode {
         Cmd::All(opts) => run::all(opts),
         Cmd::Baseline { listen } => baseline::serve(&listen),
         Cmd::Explain { db, sql, params } => seed::explain(&db, &sql, &params),
+        Cmd::Report { out } => {
+            run::rewrite_report(&out.unwrap_or_else(|| workspace_root().join("docs")))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,7 +30,7 @@ pub struct Options {
     /// Measure SQLite only.
     #[arg(long)]
     pub no_postgres: bool,
-    /// Items to run, e.g. `1,2` [default: all seven]. Into the default folder, a partial run
+    /// Items to run, e.g. `1,2` [default: all eight]. Into the default folder, a partial run
     /// replaces those items' results in `docs/bench/results.json` and keeps the others.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u8>,
@@ -86,6 +86,11 @@ pub struct Profile {
     pub pages_warmup: u32,
     #[serde(default)]
     pub pages_requests: u32,
+    /// SCIM sync: users and groups a provider provisions.
+    #[serde(default)]
+    pub scim_users: usize,
+    #[serde(default)]
+    pub scim_groups: usize,
 }
 
 impl Profile {
@@ -116,6 +121,8 @@ impl Profile {
                 pages_audit: 1_000,
                 pages_warmup: 1,
                 pages_requests: 5,
+                scim_users: 50,
+                scim_groups: 5,
             }
         } else {
             Profile {
@@ -143,6 +150,8 @@ impl Profile {
                 pages_audit: 10_000,
                 pages_warmup: 20,
                 pages_requests: 200,
+                scim_users: 10_000,
+                scim_groups: 500,
             }
         }
     }
@@ -305,6 +314,8 @@ pub struct Results {
     pub memory: Vec<items::memory::MemoryResult>,
     #[serde(default)]
     pub pages: Vec<items::pages::PagesResult>,
+    #[serde(default)]
+    pub scim: Vec<items::scim::ScimResult>,
     /// Items measured again later by partial runs (`--only`), merged into this report.
     #[serde(default)]
     pub reruns: Vec<Rerun>,
@@ -440,6 +451,7 @@ pub fn all(opts: Options) -> Result<()> {
         writes: vec![],
         memory: vec![],
         pages: vec![],
+        scim: vec![],
         reruns: vec![],
     };
 
@@ -461,6 +473,9 @@ pub fn all(opts: Options) -> Result<()> {
             }
             if wants(7) {
                 results.pages.push(items::pages::run(&mut ctx, b)?);
+            }
+            if wants(8) {
+                results.scim.push(items::scim::run(&mut ctx, b)?);
             }
             if wants(4) {
                 results.audit.push(items::audit::run(&mut ctx, b)?);
@@ -537,6 +552,9 @@ fn merge(out: &Path, new: Results, only: &[u8]) -> Result<Results> {
     if has(7) {
         old.pages = new.pages;
     }
+    if has(8) {
+        old.scim = new.scim;
+    }
     // The sizes of the items run now; the others' are the same constants.
     old.profile = new.profile;
     let mut items: Vec<u8> = only.to_vec();
@@ -564,6 +582,21 @@ fn merge(out: &Path, new: Results, only: &[u8]) -> Result<Results> {
         old.command
     );
     Ok(old)
+}
+
+/// `wmill-bench report`: the report written again from the results it was written from.
+pub fn rewrite_report(out: &Path) -> Result<()> {
+    let path = out.join("bench/results.json");
+    let text = std::fs::read_to_string(&path).ctx(format!("cannot read {}", path.display()))?;
+    let r: Results =
+        serde_json::from_str(&text).ctx(format!("{} does not read", path.display()))?;
+    crate::report::write(out, &r)?;
+    say!(
+        "{} written again from {}",
+        out.join("benchmarks.md").display(),
+        path.display()
+    );
+    Ok(())
 }
 
 fn command_line(opts: &Options) -> String {

@@ -1,10 +1,11 @@
-//! The six measurements of issue 6 and the pages of issue 15, one module each, and the
-//! setup they share.
+//! The six measurements of issue 6, the pages of issue 15 and the SCIM sync, one module
+//! each, and the setup they share.
 
 pub mod audit;
 pub mod cli;
 pub mod memory;
 pub mod pages;
+pub mod scim;
 pub mod storm;
 pub mod throughput;
 pub mod writes;
