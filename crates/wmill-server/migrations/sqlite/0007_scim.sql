@@ -24,6 +24,8 @@ ALTER TABLE instance_group ADD COLUMN scim_modified_at BIGINT;
 UPDATE account SET scim_id = lower(hex(randomblob(16)));
 CREATE UNIQUE INDEX account_by_scim_id ON account (scim_id);
 CREATE UNIQUE INDEX account_by_user_name ON account (lower(user_name));
+-- What a provider looks accounts up by (`userName eq "…"`), and what uniqueness checks.
+CREATE INDEX account_by_scim_user_name ON account (LOWER(COALESCE(user_name, email)));
 CREATE TRIGGER account_scim_id AFTER INSERT ON account FOR EACH ROW WHEN NEW.scim_id IS NULL
 BEGIN
     UPDATE account SET scim_id = lower(hex(randomblob(16))) WHERE email = NEW.email;

@@ -181,8 +181,9 @@ macro_rules! user_in_tx {
 macro_rules! user_name_taken {
     ($tx:ident, $user_name:expr, $email:expr) => {{
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM account WHERE email <> $2 AND \
-             (LOWER(COALESCE(user_name, email)) = LOWER($1) OR LOWER(email) = LOWER($1))",
+            "SELECT (SELECT COUNT(*) FROM account WHERE email <> $2 \
+             AND LOWER(COALESCE(user_name, email)) = LOWER($1)) \
+             + (SELECT COUNT(*) FROM account WHERE email <> $2 AND email = LOWER($1))",
         )
         .bind($user_name)
         .bind($email)
