@@ -1540,7 +1540,11 @@ const SCIM_WHY: &str = "Where the time goes. Every write is one transaction that
      neither the `lower(user_name)` index nor the email key can serve, so the database reads \
      every account (SQLite's plan: `SCAN account`) and each create costs more than the one \
      before; written as `LOWER(user_name) = LOWER($1) OR email = LOWER($1)` (emails are \
-     stored lowercased), SQLite's plan becomes a MULTI-INDEX OR of the two indexes. On SQLite \
+     stored lowercased), SQLite's plan becomes a MULTI-INDEX OR of the two indexes. The provider's lookup \
+     `filter=userName eq \"…\"` has the same shape: userName is mapped to \
+     `COALESCE(a.user_name, a.email)` (`user_map` in the same file), so each lookup reads \
+     every account too, twice (the count and the page); lookups are reads and run beside \
+     the writer, but on two cores they take CPU from it. On SQLite \
      the writes go one at a time through its single writer, so the creates' cost adds up \
      whatever the concurrency, while the lookups (reads) run beside them. A member PATCH \
      reads the group with its members, resolves each new member's id to its account one \
