@@ -16,6 +16,16 @@ const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
+/// A bad request: what it is, method, path, body, status, `scimType`.
+type Case = (
+    &'static str,
+    &'static str,
+    String,
+    Option<Value>,
+    u16,
+    Option<&'static str>,
+);
+
 /// A SCIM request with `Content-Type: application/scim+json` and extra headers.
 async fn scim_h(
     app: &TestApp,
@@ -457,7 +467,7 @@ db_test!(
         let before = app.fingerprint().await;
         let user_path = format!("{U}/{id}");
         let group_path = format!("{G}/{gid}");
-        let cases: Vec<(&str, &str, String, Option<Value>, u16, Option<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             ("bad filter", "GET", format!("{U}?filter={}", urlencode("userName eq")), None, 400, Some("invalidFilter")),
             ("unknown attribute", "GET", format!("{U}?filter={}", urlencode("title eq \"x\"")), None, 400, Some("invalidFilter")),
             ("bad startIndex", "GET", format!("{U}?startIndex=x"), None, 400, Some("invalidValue")),
