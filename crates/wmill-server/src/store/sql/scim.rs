@@ -237,33 +237,45 @@ macro_rules! display_name_taken {
     }};
 }
 
-/// The emails of the accounts with these SCIM ids (not service accounts), or the first id
-/// that names none.
+/// The emails of the accounts with these SCIM ids (not service accounts), or an id that
+/// names none: one query, the ids bound as one JSON array.
 macro_rules! member_emails {
-    ($tx:ident, $ids:expr) => {{
-        let mut emails: BTreeSet<String> = BTreeSet::new();
-        let mut missing: Option<String> = None;
-        for id in $ids {
-            let email: Option<String> = sqlx::query_scalar(
-                "SELECT email FROM account WHERE scim_id = $1 AND service_account = FALSE",
-            )
-            .bind(id)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            match email {
-                Some(e) => {
-                    emails.insert(e);
-                }
-                None => {
-                    missing = Some(id.clone());
-                    break;
-                }
-            }
+    ($self:ident, $tx:ident, $ids:expr) => {{
+        let ids: Vec<&String> = $ids.collect();
+        let sql = if $self.is_postgres() {
+            "SELECT scim_id, email FROM account WHERE service_account = FALSE \
+             AND scim_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+        } else {
+            "SELECT scim_id, email FROM account WHERE service_account = FALSE \
+             AND scim_id IN (SELECT value FROM json_each($1))"
+        };
+        let found: Vec<(String, String)> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(sql)
+                .bind(serde_json::to_string(&ids).unwrap_or_default())
+                .fetch_all(&mut *$tx)
+                .await?
+        };
+        let by_id: HashMap<String, String> = found.into_iter().collect();
+        match ids.iter().find(|id| !by_id.contains_key(id.as_str())) {
+            Some(id) => Err((*id).clone()),
+            None => Ok(by_id.into_values().collect::<BTreeSet<String>>()),
         }
-        match missing {
-            Some(id) => Err(id),
-            None => Ok(emails),
-        }
+    }};
+}
+
+/// Whether instance group `$name` feeds a workspace (only then do its members' changes
+/// change workspace memberships).
+macro_rules! feeds_workspaces {
+    ($tx:ident, $name:expr) => {{
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM workspace_instance_group WHERE group_name = $1",
+        )
+        .bind($name)
+        .fetch_one(&mut *$tx)
+        .await?;
+        n > 0
     }};
 }
 
@@ -625,7 +637,7 @@ impl ScimStore for SqlStore {
                     w.display_name
                 )));
             }
-            let emails = match member_emails!(tx, w.members.iter().flatten()) {
+            let emails = match member_emails!(self, tx, w.members.iter().flatten()) {
                 Ok(e) => e,
                 Err(id) => return Ok(ScimOutcome::NoSuchMember(id)),
             };
@@ -674,9 +686,7 @@ impl ScimStore for SqlStore {
                 "id": id, "displayName": w.display_name, "added": emails,
             }));
             insert_audit!(tx, a);
-            for e in &emails {
-                sync_group_memberships!(tx, a, now, None, Some(e.as_str()));
-            }
+            // A new group feeds no workspace yet: no membership to recompute.
             ScimOutcome::Done(id)
         })
     }
@@ -714,7 +724,7 @@ impl ScimStore for SqlStore {
             let (added, removed): (Vec<String>, Vec<String>) = match &w.members {
                 None => (Vec::new(), Vec::new()),
                 Some(ids) => {
-                    let want = match member_emails!(tx, ids.iter()) {
+                    let want = match member_emails!(self, tx, ids.iter()) {
                         Ok(e) => e,
                         Err(id) => return Ok(ScimOutcome::NoSuchMember(id)),
                     };
@@ -775,8 +785,10 @@ impl ScimStore for SqlStore {
             }
             a.parameters = Some(params);
             insert_audit!(tx, a);
-            for e in added.iter().chain(removed.iter()) {
-                sync_group_memberships!(tx, a, now, None, Some(e.as_str()));
+            if feeds_workspaces!(tx, &cur.name) {
+                for e in added.iter().chain(removed.iter()) {
+                    sync_group_memberships!(tx, a, now, None, Some(e.as_str()));
+                }
             }
             ScimOutcome::Done(())
         })
