@@ -12,15 +12,23 @@ use crate::password::Argon2Params;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "wmill-server", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do instead of serving (operations on a database).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "WM_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: String,
     /// Folder for the embedded database and the initial admin password.
-    #[arg(long, env = "WM_DATA_DIR", default_value = "./wmill-data")]
+    #[arg(
+        long,
+        env = "WM_DATA_DIR",
+        default_value = "./wmill-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Database: `postgres://…` for PostgreSQL, `sqlite:PATH` for another SQLite file;
     /// default the SQLite file `wmill.db` in the data folder.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Email of the superadmin created on first start.
     #[arg(long, env = "WM_ADMIN_EMAIL", default_value = "admin@windmill.dev")]
@@ -105,6 +113,35 @@ pub struct Cli {
     /// Whether accounts other than superadmins may sign in with a password.
     #[arg(long, env = "WM_PASSWORD_LOGIN", value_enum, default_value_t = PasswordLogin::Enabled)]
     pub password_login: PasswordLogin,
+}
+
+/// Operations on a database, instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copies the whole database (`--database-url`, default the SQLite file in the data
+    /// folder) into an empty one, in one transaction, and verifies every table's row count
+    /// and checksum before committing. Stop the server first.
+    Migrate {
+        /// The empty target: `postgres://…`, or `sqlite:PATH` (relative to the data folder).
+        /// Give a URL with a password in the environment variable rather than as a flag.
+        #[arg(long, env = "WM_MIGRATE_TO", hide_env_values = true)]
+        to: String,
+        /// Only report what would be copied; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Writes a consistent copy of the SQLite database to FILE (a new file), while the
+    /// server may keep running and writing. For PostgreSQL use `pg_dump`
+    /// (docs/operations.md).
+    Backup {
+        /// The backup file to create; it must not exist.
+        file: std::path::PathBuf,
+    },
+    /// Restores a backup made by `backup` as the SQLite database of an empty data folder.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
 }
 
 /// `--password-login`: whether non-superadmins may sign in with a password.

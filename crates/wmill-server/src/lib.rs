@@ -14,6 +14,7 @@ pub mod files;
 pub mod http;
 pub mod listen;
 pub mod oidc;
+pub mod ops;
 pub mod password;
 pub mod scim;
 pub mod scope;
@@ -143,6 +144,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 /// Starts the server and serves until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(command) = &cli.command {
+        return ops::run(command, &cli).await;
+    }
     let settings = Settings::from_cli(&cli);
     settings.argon2.validate()?;
     let providers = oidc::Providers::new(cli.oidc.clone())?;

@@ -309,6 +309,7 @@ mod groups;
 mod instance_groups;
 mod sso;
 mod tokens;
+pub mod transfer;
 mod workspaces;
 
 /// Connection settings for [`SqlStore::connect`].
@@ -454,7 +455,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// Takes the lock file next to a SQLite database (`<file>.lock`), held until the store is
 /// dropped (or the process exits): a second server on the same database refuses to start
 /// instead of silently defeating the first one's cache.
-fn lock_sqlite(path: &Path) -> Result<std::fs::File, String> {
+pub(crate) fn lock_sqlite(path: &Path) -> Result<std::fs::File, String> {
     let lock_path = path.with_file_name(format!(
         "{}.lock",
         path.file_name()
@@ -517,6 +518,11 @@ fn migrator(postgres: bool) -> Migrator {
             6 "0006_single_sign_on",
         )
     })
+}
+
+/// The versions of this binary's migrations for one database.
+pub fn migration_versions(postgres: bool) -> Vec<i64> {
+    migrator(postgres).iter().map(|m| m.version).collect()
 }
 
 impl SqlStore {
