@@ -638,3 +638,236 @@ fn a_postgres_target_with_tables_is_refused_and_left_alone() {
     assert!(err.contains("is not empty"), "{err}");
     assert_eq!(rt().block_on(pg_tables(&pg.url)), ["keep"]);
 }
+
+/// Group names `w<i>` in the workspace `admins` of a SQLite database, and the names their
+/// `group.create` audit entries name.
+async fn groups_and_their_entries(db: &Path) -> (Vec<i64>, Vec<i64>) {
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    let num = |v: Vec<String>| {
+        let mut n: Vec<i64> = v
+            .iter()
+            .filter_map(|g| g.strip_prefix('w').and_then(|x| x.parse().ok()))
+            .collect();
+        n.sort();
+        n
+    };
+    let groups: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM grp WHERE workspace_id = 'admins'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    let entries: Vec<String> = sqlx::query_scalar(
+        "SELECT resource FROM audit WHERE workspace_id = 'admins' AND operation = 'group.create'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    (num(groups), num(entries))
+}
+
+#[test]
+fn a_backup_under_write_load_restores_a_prefix_of_the_acknowledged_writes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = start(&data, "s", &env());
+    let admin = p.login(ADMIN, ADMIN_PW);
+    let acked = Arc::new(AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let backup = dir.path().join("backup.db");
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            // One group at a time, in order: w0, w1, …; `acked` counts those answered.
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let (code, body) = p.call(
+                    "POST",
+                    "/api/w/admins/groups/create",
+                    Some(&admin),
+                    Some(json!({"name": format!("w{i}")})),
+                );
+                assert_eq!(code, 200, "{body}");
+                i += 1;
+                acked.store(i, Ordering::SeqCst);
+            }
+        });
+        while acked.load(Ordering::SeqCst) < 30 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let before = acked.load(Ordering::SeqCst);
+        let (ok, out, err) = op(
+            &[
+                "backup",
+                backup.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let after = acked.load(Ordering::SeqCst);
+        // Writes go on after the backup.
+        while acked.load(Ordering::SeqCst) < after + 10 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+        assert!(ok, "{out}\n{err}");
+        assert!(out.contains("backup of"), "{out}");
+
+        // Restored into an empty folder: a prefix w0..w(k-1) of the writes, each group with
+        // its audit entry and no entry without its group, k between what was acknowledged
+        // before the backup started and after it ended (plus the one in flight).
+        let restored = dir.path().join("restored");
+        let (ok, out, err) = op(
+            &[
+                "restore",
+                backup.to_str().unwrap(),
+                "--data-dir",
+                restored.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(ok, "{out}\n{err}");
+        let (groups, entries) = rt().block_on(groups_and_their_entries(&restored.join("wmill.db")));
+        let k = groups.len() as i64;
+        assert_eq!(groups, (0..k).collect::<Vec<_>>(), "a prefix, no hole");
+        assert_eq!(
+            groups, entries,
+            "each group with its audit entry, nothing torn"
+        );
+        assert!(
+            before <= k && k <= after + 1,
+            "{before} <= {k} <= {after} + 1"
+        );
+    });
+    let (live_groups, _) = {
+        p.stop();
+        rt().block_on(groups_and_their_entries(&data.join("wmill.db")))
+    };
+    assert!(live_groups.len() > 40);
+
+    // The restored database serves.
+    let restored = dir.path().join("restored");
+    let r = start(&restored, "restored", &env());
+    let token = r.login(ADMIN, ADMIN_PW);
+    let (s, _) = r.call("GET", "/api/w/admins/groups/list", Some(&token), None);
+    assert_eq!(s, 200);
+    r.stop();
+
+    // Never over anything: a backup over a file, a restore over a database, a restore of
+    // something that is not a wmill database.
+    let d = data.to_str().unwrap();
+    let (ok, _, err) = op(&["backup", backup.to_str().unwrap(), "--data-dir", d], &[]);
+    assert!(!ok);
+    assert!(err.contains("exists already"), "{err}");
+    let (ok, _, err) = op(&["restore", backup.to_str().unwrap(), "--data-dir", d], &[]);
+    assert!(!ok);
+    assert!(err.contains("exists already"), "{err}");
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "not a database").unwrap();
+    let empty = dir.path().join("empty");
+    let (ok, _, err) = op(
+        &[
+            "restore",
+            junk.to_str().unwrap(),
+            "--data-dir",
+            empty.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("not a"), "{err}");
+    assert!(!empty.join("wmill.db").exists());
+    // PostgreSQL has its own tools.
+    let (ok, _, err) = op(
+        &[
+            "backup",
+            "x.db",
+            "--data-dir",
+            d,
+            "--database-url",
+            "postgres://h/db",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("pg_dump"), "{err}");
+}
+
+/// `pg_dump` then `pg_restore` into a new database, as docs/operations.md describes: the
+/// restored database serves the same accounts, tokens, groups and audit log, and new audit
+/// ids follow the restored ones.
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+fn a_pg_dump_restores_to_a_working_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = support::fresh_pg_database_blocking(&support::pg_url());
+    let mut e = env();
+    e.push(("DATABASE_URL", pg.url.as_str()));
+    let p = start(&dir.path().join("a"), "a", &e);
+    let admin = p.login(ADMIN, ADMIN_PW);
+    for i in 0..5 {
+        let (s, b) = p.call(
+            "POST",
+            "/api/w/admins/groups/create",
+            Some(&admin),
+            Some(json!({"name": format!("g{i}")})),
+        );
+        assert_eq!(s, 200, "{b}");
+    }
+    let (_, api) = p.call(
+        "POST",
+        "/api/users/tokens/create",
+        Some(&admin),
+        Some(json!({"label": "kept"})),
+    );
+    let (_, groups) = p.call("GET", "/api/w/admins/groups/list", Some(&admin), None);
+    p.stop();
+    let audit = rt().block_on(audit_dump_pg(&pg.url));
+
+    let dump = dir.path().join("wmill.dump");
+    let status = Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(&dump)
+        .arg(&pg.url)
+        .status()
+        .expect("pg_dump is installed (Debian: postgresql-client)");
+    assert!(status.success());
+    let copy = support::fresh_pg_database_blocking(&support::pg_url());
+    let status = Command::new("pg_restore")
+        .args([
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            "--dbname",
+        ])
+        .arg(&copy.url)
+        .arg(&dump)
+        .status()
+        .expect("pg_restore is installed (Debian: postgresql-client)");
+    assert!(status.success());
+    assert_eq!(rt().block_on(audit_dump_pg(&copy.url)), audit);
+
+    let mut e = env();
+    e.push(("DATABASE_URL", copy.url.as_str()));
+    let r = start(&dir.path().join("b"), "b", &e);
+    let token = r.login(ADMIN, ADMIN_PW);
+    assert_eq!(r.call("GET", "/api/users/whoami", Some(&api), None).0, 200);
+    let (_, again) = r.call("GET", "/api/w/admins/groups/list", Some(&token), None);
+    assert_eq!(again, groups);
+    let (s, _) = r.call(
+        "POST",
+        "/api/w/admins/groups/create",
+        Some(&token),
+        Some(json!({"name": "after"})),
+    );
+    assert_eq!(s, 200, "new audit ids do not collide with restored ones");
+    r.stop();
+}
