@@ -113,6 +113,17 @@ pub struct Cli {
     /// Whether accounts other than superadmins may sign in with a password.
     #[arg(long, env = "WM_PASSWORD_LOGIN", value_enum, default_value_t = PasswordLogin::Enabled)]
     pub password_login: PasswordLogin,
+    /// How log lines are written on stderr: `text` for people, `json` (one JSON object a
+    /// line, with the request's id) for a log collector.
+    #[arg(long, env = "WM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Operations on a database, instead of serving.

@@ -159,10 +159,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let listener = listen::bind(&cli.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     files::private_dir(&cli.data_dir)?;
-    eprint!(
-        "{}",
-        config::summary(&cli, &settings, &target.describe(&cli.data_dir), addr)
-    );
+    let summary = config::summary(&cli, &settings, &target.describe(&cli.data_dir), addr);
+    if cli.log_format == config::LogFormat::Json {
+        tracing::info!(summary = %summary.trim_end(), "configuration");
+    } else {
+        eprint!("{summary}");
+    }
     let db = DbOptions {
         url,
         max_connections: cli.db_max_connections,

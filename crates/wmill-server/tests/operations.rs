@@ -871,3 +871,147 @@ fn a_pg_dump_restores_to_a_working_database() {
     assert_eq!(s, 200, "new audit ids do not collide with restored ones");
     r.stop();
 }
+
+/// A GET with headers: `(status, x-request-id, body)`.
+fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(format!("{base}{path}"));
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let mut res = r.call().expect("the server answers");
+    let id = res
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        res.status().as_u16(),
+        id,
+        res.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn health_probes_and_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(&dir.path().join("d"), "s", &env());
+    assert_eq!(get(&p.url, "/api/health/live", &[]).0, 200);
+    let (s, id, body) = get(&p.url, "/api/health/ready", &[]);
+    assert_eq!((s, body.as_str()), (200, "ready"));
+    // A random id when none is given, a fresh one each time.
+    assert_eq!(id.len(), 12, "{id}");
+    assert_ne!(get(&p.url, "/api/health/ready", &[]).1, id);
+    // The caller's id is echoed when it is tame; anything else is replaced.
+    let (_, id, _) = get(&p.url, "/api/version", &[("x-request-id", "lb-7f3a.2_x")]);
+    assert_eq!(id, "lb-7f3a.2_x");
+    for bad in ["has space", "quote\"d", &"x".repeat(65), "ünï"] {
+        let (_, id, _) = get(&p.url, "/api/version", &[("x-request-id", bad)]);
+        assert_eq!(id.len(), 12, "{bad:?} -> {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    }
+    // Errors carry it too.
+    let (s, id, _) = get(&p.url, "/api/nowhere", &[("x-request-id", "r-1")]);
+    assert_eq!((s, id.as_str()), (404, "r-1"));
+    p.stop();
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = env();
+    e.push(("WM_LOG_FORMAT", "json"));
+    let p = start(&dir.path().join("d"), "s", &e);
+    let (s, _, _) = get(&p.url, "/api/version", &[("x-request-id", "json-test-1")]);
+    assert_eq!(s, 200);
+    let (_, err) = p.stop();
+    let lines: Vec<Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.iter().all(Value::is_object), "{err}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "configuration" && l["summary"].is_string()),
+        "{err}"
+    );
+    assert!(
+        lines.iter().any(|l| l["message"] == "request"
+            && l["span"]["request_id"] == "json-test-1"
+            && l["status"] == 200),
+        "{err}"
+    );
+    assert!(!err.contains(ADMIN_PW), "{err}");
+}
+
+/// Live stays up while the database is away; ready says 503 and comes back; an error text's
+/// incident id is the request's id.
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+fn ready_follows_the_database_and_incidents_carry_the_request_id() {
+    let pg = support::fresh_pg_database_blocking(&support::pg_url());
+    let dbname = pg
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = env();
+    e.push(("DATABASE_URL", pg.url.as_str()));
+    let p = start(&dir.path().join("d"), "s", &e);
+    let admin = p.login(ADMIN, ADMIN_PW);
+    assert_eq!(get(&p.url, "/api/health/ready", &[]).0, 200);
+    let admin_sql = |sql: String| {
+        rt().block_on(async {
+            let mut c = sqlx::PgConnection::connect(&support::pg_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        })
+    };
+    admin_sql(format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS false"));
+    admin_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+    ));
+    let (s, _, body) = get(&p.url, "/api/health/ready", &[]);
+    assert_eq!(
+        (s, body.as_str()),
+        (503, "not ready: the database cannot be reached")
+    );
+    assert_eq!(get(&p.url, "/api/health/live", &[]).0, 200);
+    let auth = format!("Bearer {admin}");
+    let (s, id, body) = get(
+        &p.url,
+        "/api/users/whoami",
+        &[("authorization", &auth), ("x-request-id", "incident-42")],
+    );
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(id, "incident-42");
+    assert!(body.ends_with("(incident incident-42)"), "{body}");
+    admin_sql(format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&p.url, "/api/health/ready", &[]).0 != 200 {
+        assert!(Instant::now() < deadline, "ready did not come back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, err) = p.stop();
+    assert!(
+        err.contains("incident-42"),
+        "the log line has the id: {err}"
+    );
+}
