@@ -18,6 +18,10 @@ pub struct Cli {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "WM_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: String,
+    /// Address of a second listener serving Prometheus metrics at `/metrics` (default: no
+    /// metrics); port 0 picks a free port. Keep it off the public network.
+    #[arg(long, env = "WM_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Folder for the embedded database and the initial admin password.
     #[arg(
         long,

@@ -1015,3 +1015,119 @@ fn ready_follows_the_database_and_incidents_carry_the_request_id() {
         "the log line has the id: {err}"
     );
 }
+
+/// One scrape, parsed by a Prometheus text-format parser: sample values by
+/// `name{label=value,…}` (labels sorted), and the families documented.
+fn scrape(metrics_url: &str) -> (BTreeMap<String, f64>, Vec<String>) {
+    let (s, _, body) = get(metrics_url, "/metrics", &[]);
+    assert_eq!(s, 200, "{body}");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let mut values = BTreeMap::new();
+    for sample in parsed.samples {
+        let mut labels: Vec<String> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        labels.sort();
+        let v = match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(h) => h.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Summary(_) => 0.0,
+        };
+        values.insert(format!("{}{{{}}}", sample.metric, labels.join(",")), v);
+    }
+    (values, parsed.docs.keys().cloned().collect())
+}
+
+#[test]
+fn metrics_are_served_on_their_own_listener_and_move_with_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = env();
+    e.push(("WM_METRICS_LISTEN", "127.0.0.1:0"));
+    e.push(("WM_LOCKOUT_THRESHOLD", "2"));
+    let p = start(&dir.path().join("d"), "s", &e);
+    let stdout = std::fs::read_to_string(&p.out).unwrap();
+    let metrics = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics on "))
+        .expect("a 'metrics on' line")
+        .to_string();
+    assert!(metrics.starts_with("http://127.0.0.1:"), "{metrics}");
+    assert_ne!(metrics, p.url);
+    // Never on the public listener.
+    assert_eq!(get(&p.url, "/metrics", &[]).0, 404);
+
+    let (before, families) = scrape(&metrics);
+    for family in [
+        "wmill_http_requests",
+        "wmill_http_request_duration_seconds",
+        "wmill_logins",
+        "wmill_lockouts",
+        "wmill_auth_cache_lookups",
+        "wmill_db_errors",
+        "wmill_password_hash_queue",
+        "wmill_db_connections",
+    ] {
+        assert!(
+            families.iter().any(|f| f == family),
+            "{family}: {families:?}"
+        );
+    }
+    let at = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+    for _ in 0..3 {
+        assert_eq!(get(&p.url, "/api/version", &[]).0, 200);
+    }
+    let token = p.login(ADMIN, ADMIN_PW);
+    let auth = format!("Bearer {token}");
+    for _ in 0..2 {
+        assert_eq!(
+            get(&p.url, "/api/users/whoami", &[("authorization", &auth)]).0,
+            200
+        );
+    }
+    for _ in 0..2 {
+        let (s, _) = p.call(
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "nobody@example.com", "password": "wrong-password"})),
+        );
+        assert!((400..500).contains(&s));
+    }
+    let (after, _) = scrape(&metrics);
+    let version = "wmill_http_requests_total{method=GET,route=/api/version,status=200}";
+    assert_eq!(at(&after, version) - at(&before, version), 3.0, "{after:?}");
+    let success = "wmill_logins_total{outcome=success}";
+    assert_eq!(at(&after, success) - at(&before, success), 1.0);
+    let refused = "wmill_logins_total{outcome=refused}";
+    assert_eq!(at(&after, refused) - at(&before, refused), 2.0);
+    let locks = "wmill_lockouts_total{}";
+    assert_eq!(at(&after, locks) - at(&before, locks), 1.0, "{after:?}");
+    let hits = "wmill_auth_cache_lookups_total{kind=token,result=hit}";
+    assert!(at(&after, hits) >= 1.0, "{after:?}");
+    // A histogram's observations, counted in its +Inf bucket.
+    let latency = "wmill_http_request_duration_seconds{method=GET,route=/api/version}";
+    assert_eq!(at(&after, latency) - at(&before, latency), 3.0, "{after:?}");
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("wmill_db_connections{pool=sqlite_read")),
+        "{after:?}"
+    );
+    assert!(
+        after.contains_key("wmill_password_hash_queue{}"),
+        "{after:?}"
+    );
+    // The route template, never the path with its values.
+    assert!(
+        after
+            .keys()
+            .all(|k| !k.contains("nobody") && !k.contains(&token)),
+        "{after:?}"
+    );
+    p.stop();
+}

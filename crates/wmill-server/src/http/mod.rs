@@ -197,6 +197,12 @@ async fn around(req: Request, next: Next) -> Response {
         )
     });
     let id = request_id(req.headers().get(X_REQUEST_ID));
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let span = tracing::info_span!("request", request_id = %id);
     let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
     let answered = crate::error::REQUEST_ID
@@ -218,6 +224,12 @@ async fn around(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert(X_REQUEST_ID, v);
     }
+    crate::metrics::request(
+        method.as_str(),
+        &route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     if let Some((started, method, path)) = logged {
         tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     }

@@ -414,6 +414,9 @@ pub struct SqlStore {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if !matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation()) {
+            crate::metrics::get().db_errors.inc();
+        }
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Unique,
             // PostgreSQL's statement_timeout (query_canceled), SQLite's interrupt by the
@@ -701,6 +704,17 @@ impl SqlStore {
         };
         self.forget_cached();
         Ok(report)
+    }
+
+    /// Each pool's connections: `(name, open, idle)`.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        match &self.db {
+            Db::Sqlite { read, write } => vec![
+                ("sqlite_read", read.size(), read.num_idle()),
+                ("sqlite_write", write.size(), write.num_idle()),
+            ],
+            Db::Postgres(pool) => vec![("postgres", pool.size(), pool.num_idle())],
+        }
     }
 
     /// Whether this store runs on PostgreSQL.
