@@ -1131,3 +1131,62 @@ fn metrics_are_served_on_their_own_listener_and_move_with_requests() {
     );
     p.stop();
 }
+
+/// The unit in `contrib/` passes `systemd-analyze verify` without a warning (its
+/// `ExecStart` pointed at the binary these tests built, as verify checks that it exists),
+/// and keeps its hardening.
+#[test]
+#[cfg_attr(
+    not(wmill_systemd),
+    ignore = "needs systemd-analyze (apt-get install systemd)"
+)]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/wmill-server.service"),
+    )
+    .unwrap();
+    for line in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=wmill",
+        "Environment=WM_DATA_DIR=%S/wmill",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    assert!(unit.contains("ExecStart=/usr/local/bin/wmill-server"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wmill-server.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "ExecStart=/usr/local/bin/wmill-server",
+            &format!("ExecStart={}", env!("CARGO_BIN_EXE_wmill-server")),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.trim().is_empty(), "warnings: {err}");
+    // A unit with a mistake does not pass: the check is real.
+    std::fs::write(
+        &path,
+        "[Service]\nExecStart=/nonexistent/wmill-server\nBogus=1\n",
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() || !out.stderr.is_empty(),
+        "a broken unit passed"
+    );
+}
