@@ -7,7 +7,16 @@ use tracing_subscriber::EnvFilter;
 use wmill_server::config::{LogFormat, log_directives};
 
 fn main() -> std::process::ExitCode {
-    let cli = wmill_server::config::Cli::parse();
+    let args = match wmill_server::config::with_config_file(std::env::args_os().collect(), |k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let cli = wmill_server::config::Cli::parse_from(args);
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = match EnvFilter::try_new(log_directives(rust_log.as_deref())) {
         Ok(f) => f,

@@ -1190,3 +1190,30 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         "a broken unit passed"
     );
 }
+
+/// `--config wmill.toml` (here through `WM_CONFIG`) sets what flags set; a mistake in it
+/// stops the start with a sentence.
+#[test]
+fn a_configuration_file_configures_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wmill.toml");
+    std::fs::write(
+        &file,
+        "admin-password = \"from-the-file-1\"\nmetrics_listen = \"127.0.0.1:0\"\n\
+         login-per-ip-per-minute = 1000\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let p = start(&dir.path().join("d"), "s", &[("WM_CONFIG", f)]);
+    p.login(ADMIN, "from-the-file-1");
+    let stdout = std::fs::read_to_string(&p.out).unwrap();
+    assert!(
+        stdout.lines().any(|l| l.starts_with("metrics on http://")),
+        "{stdout}"
+    );
+    p.stop();
+    std::fs::write(&file, "lockout = 3\n").unwrap();
+    let (ok, _, err) = op(&["--config", f, "--data-dir", "/nonexistent/x"], &[]);
+    assert!(!ok);
+    assert!(err.contains("unknown setting \"lockout\""), "{err}");
+}
