@@ -143,7 +143,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Starts the server and serves until SIGTERM or SIGINT.
+/// Runs the operation named by a subcommand (`migrate`, `backup`, `restore`), or else starts
+/// the server and serves until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> Result<(), String> {
     if let Some(command) = &cli.command {
         return ops::run(command, &cli).await;
