@@ -7,7 +7,8 @@
 //!   or `npm ci` in `.ci/official-client`) and `node` is on `PATH`;
 //! - `wmill_oidc`: `npm ci` was run in `.ci/oidc` (oidc-provider, jose) and `node` is on `PATH`;
 //! - `wmill_browser`: Chromium (`CHROMIUM`, or Debian's `/usr/bin/chromium`), `npm ci` in
-//!   `.ci/browser` (puppeteer-core, axe-core) and `node`.
+//!   `.ci/browser` (puppeteer-core, axe-core) and `node`;
+//! - `wmill_systemd`: `systemd-analyze` is on `PATH` (the systemd unit in `contrib/`).
 //!
 //! Under `CI` nothing may be skipped: `tests/server/meta.rs` fails when a part is missing.
 
@@ -28,6 +29,7 @@ fn main() {
         "wmill_official_client",
         "wmill_oidc",
         "wmill_browser",
+        "wmill_systemd",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
@@ -60,6 +62,9 @@ fn main() {
         _ => Path::new("../../.ci/official-client/node_modules/.bin/wmill").is_file(),
     };
     let node = on_path("node");
+    if on_path("systemd-analyze") {
+        println!("cargo::rustc-cfg=wmill_systemd");
+    }
     if client && node {
         println!("cargo::rustc-cfg=wmill_official_client");
     }

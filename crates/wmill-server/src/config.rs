@@ -12,15 +12,32 @@ use crate::password::Argon2Params;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "wmill-server", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do instead of serving (operations on a database).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// A TOML file of settings, keyed by flag name (`listen = "0.0.0.0:8000"`,
+    /// `lockout-threshold = 5`, `trusted-proxies = ["10.0.0.0/8"]`). A flag given on the
+    /// command line, or its environment variable, wins over the file.
+    #[arg(long, env = "WM_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "WM_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: String,
+    /// Address of a second listener serving Prometheus metrics at `/metrics` (default: no
+    /// metrics); port 0 picks a free port. Keep it off the public network.
+    #[arg(long, env = "WM_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Folder for the embedded database and the initial admin password.
-    #[arg(long, env = "WM_DATA_DIR", default_value = "./wmill-data")]
+    #[arg(
+        long,
+        env = "WM_DATA_DIR",
+        default_value = "./wmill-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Database: `postgres://…` for PostgreSQL, `sqlite:PATH` for another SQLite file;
     /// default the SQLite file `wmill.db` in the data folder.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Email of the superadmin created on first start.
     #[arg(long, env = "WM_ADMIN_EMAIL", default_value = "admin@windmill.dev")]
@@ -105,6 +122,141 @@ pub struct Cli {
     /// Whether accounts other than superadmins may sign in with a password.
     #[arg(long, env = "WM_PASSWORD_LOGIN", value_enum, default_value_t = PasswordLogin::Enabled)]
     pub password_login: PasswordLogin,
+    /// How log lines are written on stderr: `text` for people, `json` (one JSON object a
+    /// line, with the request's id) for a log collector.
+    #[arg(long, env = "WM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The command line with the settings of the configuration file (`--config FILE`, or
+/// `WM_CONFIG`) added as flags: each key must name a flag of [`Cli`] (`-` or `_` alike);
+/// one that is already on the command line, or whose environment variable is set, is left
+/// out, so that flags win over the environment, and the environment over the file. An array
+/// gives a repeatable flag several values.
+pub fn with_config_file(
+    args: Vec<std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    use clap::CommandFactory;
+    let mut path = env("WM_CONFIG")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    let given: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for (i, a) in given.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if let Some(p) = a.strip_prefix("--config=") {
+            path = Some(p.into());
+        } else if a == "--config" {
+            path = given.get(i + 1).map(PathBuf::from);
+        }
+    }
+    let Some(path) = path else {
+        return Ok(args);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the configuration file {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("the configuration file {} is not TOML: {e}", path.display()))?;
+    let cmd = Cli::command();
+    let known: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| {
+            a.get_long()
+                .is_some_and(|l| !matches!(l, "config" | "help" | "version"))
+        })
+        .collect();
+    let on_command_line = |long: &str| {
+        given
+            .iter()
+            .any(|a| a == &format!("--{long}") || a.starts_with(&format!("--{long}=")))
+    };
+    let mut extra: Vec<std::ffi::OsString> = Vec::new();
+    for (key, value) in &table {
+        let long = key.replace('_', "-");
+        let Some(arg) = known.iter().find(|a| a.get_long() == Some(long.as_str())) else {
+            let names: Vec<&str> = known.iter().filter_map(|a| a.get_long()).collect();
+            return Err(format!(
+                "the configuration file {}: unknown setting {key:?} (known: {})",
+                path.display(),
+                names.join(", ")
+            ));
+        };
+        let from_env = arg
+            .get_env()
+            .and_then(|v| v.to_str())
+            .is_some_and(|v| env(v).is_some_and(|x| !x.is_empty()));
+        if on_command_line(&long) || from_env {
+            continue;
+        }
+        let scalar = |v: &toml::Value| -> Result<String, String> {
+            match v {
+                toml::Value::String(s) => Ok(s.clone()),
+                toml::Value::Integer(n) => Ok(n.to_string()),
+                toml::Value::Float(f) => Ok(f.to_string()),
+                toml::Value::Boolean(b) => Ok(b.to_string()),
+                _ => Err(format!(
+                    "the configuration file {}: {key} must be a string, a number or a \
+                     boolean (or an array of them)",
+                    path.display()
+                )),
+            }
+        };
+        let values = match value {
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?,
+            v => vec![scalar(v)?],
+        };
+        for v in values {
+            extra.push(format!("--{long}={v}").into());
+        }
+    }
+    let mut out = Vec::with_capacity(args.len() + extra.len());
+    let mut it = args.into_iter();
+    out.extend(it.next());
+    out.extend(extra);
+    out.extend(it);
+    Ok(out)
+}
+
+/// Operations on a database, instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copies the whole database (`--database-url`, default the SQLite file in the data
+    /// folder) into an empty one, in one transaction, and verifies every table's row count
+    /// and checksum before committing. Stop the server first.
+    Migrate {
+        /// The empty target: `postgres://…`, or `sqlite:PATH` (relative to the data folder).
+        /// Give a URL with a password in the environment variable rather than as a flag.
+        #[arg(long, env = "WM_MIGRATE_TO", hide_env_values = true)]
+        to: String,
+        /// Only report what would be copied; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Writes a consistent copy of the SQLite database to FILE (a new file), while the
+    /// server may keep running and writing. For PostgreSQL use `pg_dump`
+    /// (docs/operations.md).
+    Backup {
+        /// The backup file to create; it must not exist.
+        file: std::path::PathBuf,
+    },
+    /// Restores a backup made by `backup` as the SQLite database of an empty data folder.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
 }
 
 /// `--password-login`: whether non-superadmins may sign in with a password.
@@ -605,6 +757,69 @@ mod tests {
         let cli = Cli::parse_from(["wmill-server", "--password-login", "disabled"]);
         assert!(Settings::from_cli(&cli).password_login_disabled);
         assert!(!Settings::from_cli(&Cli::parse_from(["wmill-server"])).password_login_disabled);
+    }
+
+    #[test]
+    fn a_configuration_file_sets_every_flag_below_the_environment_and_the_command_line() {
+        use clap::CommandFactory;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wmill.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nlockout_threshold = 3\nlockout-secs = 60\n\
+             trusted-proxies = [\"10.0.0.0/8\", \"::1\"]\nlog-format = \"json\"\n\
+             session-ttl-secs = 10\n",
+        )
+        .unwrap();
+        let f = file.display().to_string();
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let no_env = |_: &str| None;
+        let cli = Cli::parse_from(
+            with_config_file(
+                args(&["wmill-server", "--config", &f, "--lockout-secs", "5"]),
+                no_env,
+            )
+            .unwrap(),
+        );
+        assert_eq!(cli.listen, "0.0.0.0:9000");
+        assert_eq!(cli.lockout_threshold, 3);
+        assert_eq!(cli.lockout_secs, 5, "the command line wins");
+        assert_eq!(cli.trusted_proxies.len(), 2);
+        assert_eq!(cli.log_format, LogFormat::Json);
+        // The environment wins over the file (clap reads it; the file's value is left out).
+        let env = |k: &str| (k == "WM_SESSION_TTL_SECS").then(|| "77".to_string());
+        let out = with_config_file(args(&["wmill-server", &format!("--config={f}")]), env).unwrap();
+        assert!(
+            !out.iter()
+                .any(|a| a.to_string_lossy().starts_with("--session-ttl-secs"))
+        );
+        // Through WM_CONFIG, before a subcommand.
+        let env = |k: &str| (k == "WM_CONFIG").then(|| f.clone());
+        let cli = Cli::parse_from(
+            with_config_file(args(&["wmill-server", "backup", "x.db"]), env).unwrap(),
+        );
+        assert_eq!(cli.lockout_threshold, 3);
+        assert!(matches!(cli.command, Some(Command::Backup { .. })));
+        // Every flag may be set there.
+        for arg in Cli::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "config" | "help" | "version") {
+                continue;
+            }
+            std::fs::write(&file, format!("{long} = \"x\"\n")).unwrap();
+            let r = with_config_file(args(&["wmill-server", "--config", &f]), no_env);
+            assert!(r.is_ok(), "{long}: {r:?}");
+        }
+        // Unknown keys and non-TOML are refused with a sentence.
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        let e = with_config_file(args(&["wmill-server", "--config", &f]), no_env).unwrap_err();
+        assert!(e.contains("unknown setting \"colour\""), "{e}");
+        std::fs::write(&file, "listen = \n").unwrap();
+        let e = with_config_file(args(&["wmill-server", "--config", &f]), no_env).unwrap_err();
+        assert!(e.contains("is not TOML"), "{e}");
+        std::fs::write(&file, "listen = { a = 1 }\n").unwrap();
+        let e = with_config_file(args(&["wmill-server", "--config", &f]), no_env).unwrap_err();
+        assert!(e.contains("must be a string"), "{e}");
     }
 
     #[test]

@@ -109,8 +109,22 @@ impl Error {
     }
 }
 
-/// A short random id that ties a 500 answer to its log line.
+tokio::task_local! {
+    /// The id of the request being answered (see `http::around`), for incident ids.
+    pub static REQUEST_ID: String;
+}
+
+/// The id that ties an error answer to its log line: the request's id (echoed in its
+/// `x-request-id` header), or a short random one outside a request.
 fn incident_id() -> String {
+    if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+        return id;
+    }
+    random_id()
+}
+
+/// 12 random hex characters ("unknown" if the OS has no randomness to give).
+pub fn random_id() -> String {
     let mut b = [0u8; 6];
     if getrandom::fill(&mut b).is_err() {
         return "unknown".into();
@@ -160,5 +174,33 @@ impl IntoResponse for Error {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: Error) -> String {
+        let res = e.into_response();
+        let bytes = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_incident_id_is_the_requests_id() {
+        let inside = REQUEST_ID
+            .scope("req-1".to_string(), body(Error::internal("boom")))
+            .await;
+        assert_eq!(
+            inside,
+            "Internal: something went wrong on the server (incident req-1)"
+        );
+        let outside = body(Error::internal("boom")).await;
+        assert!(!outside.contains("req-1") && outside.contains("(incident "));
+        assert!(!outside.contains("boom") && !inside.contains("boom"));
     }
 }

@@ -13,7 +13,9 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod listen;
+pub mod metrics;
 pub mod oidc;
+pub mod ops;
 pub mod password;
 pub mod scim;
 pub mod scope;
@@ -141,8 +143,12 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Starts the server and serves until SIGTERM or SIGINT.
+/// Runs the operation named by a subcommand (`migrate`, `backup`, `restore`), or else starts
+/// the server and serves until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(command) = &cli.command {
+        return ops::run(command, &cli).await;
+    }
     let settings = Settings::from_cli(&cli);
     settings.argon2.validate()?;
     let providers = oidc::Providers::new(cli.oidc.clone())?;
@@ -154,11 +160,17 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     // The port first: a clash must create nothing.
     let listener = listen::bind(&cli.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics_listener = match &cli.metrics_listen {
+        Some(m) => Some(listen::bind(m).await?),
+        None => None,
+    };
     files::private_dir(&cli.data_dir)?;
-    eprint!(
-        "{}",
-        config::summary(&cli, &settings, &target.describe(&cli.data_dir), addr)
-    );
+    let summary = config::summary(&cli, &settings, &target.describe(&cli.data_dir), addr);
+    if cli.log_format == config::LogFormat::Json {
+        tracing::info!(summary = %summary.trim_end(), "configuration");
+    } else {
+        eprint!("{summary}");
+    }
     let db = DbOptions {
         url,
         max_connections: cli.db_max_connections,
@@ -211,11 +223,27 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     };
 
     let shutdown = shutdown_signal();
+    let metrics_server = match metrics_listener {
+        Some(l) => {
+            let maddr = l.local_addr().map_err(|e| e.to_string())?;
+            let router = metrics::router(svc.clone(), store.clone());
+            println!("metrics on http://{maddr}");
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router).await {
+                    tracing::warn!("the metrics listener stopped: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     http::serve::serve(listener, http::app(svc.clone()), serve_opts, shutdown).await;
 
     background.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     if let Err(e) = svc.flush_last_used().await {
         tracing::warn!("cannot record token use: {e}");
     }

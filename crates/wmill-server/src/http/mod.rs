@@ -105,6 +105,27 @@ async fn health(State(s): State<AppState>) -> (StatusCode, axum::Json<HealthStat
     (status, axum::Json(body))
 }
 
+/// Liveness: the process is up and answering (never looks at the database).
+#[utoipa::path(get, path = "/api/health/live", tag = "server",
+    responses((status = 200, description = "`live`", body = String, content_type = "text/plain")))]
+async fn live() -> Text {
+    Text("live".into())
+}
+
+/// Readiness: the database answers and its migrations are done (the server answers no
+/// request before it has applied them), so traffic may be sent here; 503 otherwise.
+#[utoipa::path(get, path = "/api/health/ready", tag = "server",
+    responses((status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (status = 503, description = "`not ready: the database cannot be reached`", body = String, content_type = "text/plain")))]
+async fn ready(State(s): State<AppState>) -> Response {
+    if s.svc.healthy().await {
+        Text("ready".into()).into_response()
+    } else {
+        Text("not ready: the database cannot be reached".into())
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+    }
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "server",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
@@ -160,7 +181,9 @@ fn loggable_path(path: &str) -> String {
 }
 
 /// Around every request, in one layer (each `from_fn` layer costs a boxed future per
-/// request): a handler that panics answers 500 like any internal fault instead of dropping
+/// request): the request gets an id (see [`request_id`]), echoed in the answer's
+/// `x-request-id`, carried by every log line written while it is answered (a span) and used
+/// as the incident id of its error texts; a handler that panics answers 500 like any internal fault instead of dropping
 /// the connection (no input should reach a panic; this is the net under that rule); every
 /// answer says `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; and, at
 /// debug level, method, path (never the query: it may hold a token), status and time are
@@ -174,20 +197,60 @@ async fn around(req: Request, next: Next) -> Response {
             loggable_path(req.uri().path()),
         )
     });
-    let mut res = match std::panic::AssertUnwindSafe(next.run(req))
-        .catch_unwind()
-        .await
-    {
+    let id = request_id(req.headers().get(X_REQUEST_ID));
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let span = tracing::info_span!("request", request_id = %id);
+    let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+    let answered = crate::error::REQUEST_ID
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(run, span.clone()),
+        )
+        .await;
+    let _entered = span.enter();
+    let mut res = match answered {
         Ok(res) => res,
-        Err(_) => Error::internal("a request handler panicked").into_response(),
+        Err(_) => crate::error::REQUEST_ID.sync_scope(id.clone(), || {
+            Error::internal("a request handler panicked").into_response()
+        }),
     };
     let h = res.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert(X_REQUEST_ID, v);
+    }
+    crate::metrics::request(
+        method.as_str(),
+        &route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     if let Some((started, method, path)) = logged {
         tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     }
     res
+}
+
+/// The header carrying a request's id, in and out.
+const X_REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// A request's id: the client's (or its proxy's) `x-request-id` when it is 1 to 64
+/// letters, digits, `-`, `_` or `.` (nothing else reaches the log), a random one otherwise.
+fn request_id(given: Option<&HeaderValue>) -> String {
+    given
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map_or_else(crate::error::random_id, str::to_string)
 }
 
 /// Every route with its OpenAPI description.
@@ -195,6 +258,8 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(version))
         .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
         .routes(routes!(openapi))
         .merge(auth::router())
         .merge(users::router())

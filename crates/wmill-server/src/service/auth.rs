@@ -263,6 +263,7 @@ impl Service {
     /// the client address and until when; `until` is `None` when the attempt did not lock.
     fn log_lockout(&self, email: &Email, ip: IpAddr, until: Option<Micros>) {
         if let Some(until) = until {
+            crate::metrics::get().lockouts.inc();
             tracing::warn!(
                 email = %email,
                 %ip,

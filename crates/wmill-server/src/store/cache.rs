@@ -79,7 +79,9 @@ impl AuthCache {
     }
 
     pub fn token(&self, hash: &str) -> Option<TokenAuthRow> {
-        self.lock().tokens.get(hash).cloned()
+        let found = self.lock().tokens.get(hash).cloned();
+        crate::metrics::cache_lookup("token", found.is_some());
+        found
     }
 
     /// Stores a token read at generation `since`, unless a write happened since.
@@ -91,7 +93,9 @@ impl AuthCache {
     }
 
     pub fn account(&self, email: &str) -> Option<AccountRow> {
-        self.lock().accounts.get(email).cloned()
+        let found = self.lock().accounts.get(email).cloned();
+        crate::metrics::cache_lookup("account", found.is_some());
+        found
     }
 
     /// Stores an account read at generation `since`, unless a write happened since.
@@ -103,7 +107,9 @@ impl AuthCache {
     }
 
     pub fn member(&self, ws: &str, email: &str) -> Option<MemberRow> {
-        self.lock().members.get(&member_key(ws, email)).cloned()
+        let found = self.lock().members.get(&member_key(ws, email)).cloned();
+        crate::metrics::cache_lookup("member", found.is_some());
+        found
     }
 
     /// Stores a membership read at generation `since`, unless a write happened since.
@@ -115,10 +121,13 @@ impl AuthCache {
     }
 
     pub fn groups(&self, ws: &str, offset: i64, limit: i64) -> Option<Vec<GroupRow>> {
-        self.lock()
+        let found = self
+            .lock()
             .groups
             .get(&format!("{ws}\0{offset}\0{limit}"))
-            .cloned()
+            .cloned();
+        crate::metrics::cache_lookup("groups", found.is_some());
+        found
     }
 
     /// Stores a page of groups read at generation `since`, unless a write happened since.

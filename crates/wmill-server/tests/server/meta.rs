@@ -48,6 +48,10 @@ fn nothing_is_skipped_under_ci() {
             cfg!(wmill_browser),
             "a browser for the page tests (chromium, npm ci in .ci/browser) and node",
         ),
+        (
+            cfg!(wmill_systemd),
+            "systemd-analyze, to verify contrib/wmill-server.service (apt-get install systemd)",
+        ),
     ]
     .into_iter()
     .filter(|(present, _)| !present)

@@ -910,6 +910,12 @@ pub(crate) fn rows() -> Vec<Row> {
         r("GET", "/api/health/status", Public, [200; 3], |_, _| {
             simple("GET", "/api/health/status", None)
         }),
+        r("GET", "/api/health/live", Public, [200; 3], |_, _| {
+            simple("GET", "/api/health/live", None)
+        }),
+        r("GET", "/api/health/ready", Public, [200; 3], |_, _| {
+            simple("GET", "/api/health/ready", None)
+        }),
         r("GET", "/api/openapi.json", Public, [200; 3], |_, _| {
             simple("GET", "/api/openapi.json", None)
         }),

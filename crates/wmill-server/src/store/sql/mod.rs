@@ -310,6 +310,7 @@ mod instance_groups;
 mod scim;
 mod sso;
 mod tokens;
+pub mod transfer;
 mod workspaces;
 
 /// Connection settings for [`SqlStore::connect`].
@@ -414,6 +415,9 @@ pub struct SqlStore {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if !matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation()) {
+            crate::metrics::get().db_errors.inc();
+        }
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Unique,
             // PostgreSQL's statement_timeout (query_canceled), SQLite's interrupt by the
@@ -455,7 +459,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// Takes the lock file next to a SQLite database (`<file>.lock`), held until the store is
 /// dropped (or the process exits): a second server on the same database refuses to start
 /// instead of silently defeating the first one's cache.
-fn lock_sqlite(path: &Path) -> Result<std::fs::File, String> {
+pub(crate) fn lock_sqlite(path: &Path) -> Result<std::fs::File, String> {
     let lock_path = path.with_file_name(format!(
         "{}.lock",
         path.file_name()
@@ -520,6 +524,11 @@ fn migrator(postgres: bool) -> Migrator {
             7 "0007_scim",
         )
     })
+}
+
+/// The versions of this binary's migrations for one database.
+pub fn migration_versions(postgres: bool) -> Vec<i64> {
+    migrator(postgres).iter().map(|m| m.version).collect()
 }
 
 impl SqlStore {
@@ -698,6 +707,17 @@ impl SqlStore {
         };
         self.forget_cached();
         Ok(report)
+    }
+
+    /// Each pool's connections: `(name, open, idle)`.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        match &self.db {
+            Db::Sqlite { read, write } => vec![
+                ("sqlite_read", read.size(), read.num_idle()),
+                ("sqlite_write", write.size(), write.num_idle()),
+            ],
+            Db::Postgres(pool) => vec![("postgres", pool.size(), pool.num_idle())],
+        }
     }
 
     /// Whether this store runs on PostgreSQL.
