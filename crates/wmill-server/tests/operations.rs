@@ -1246,3 +1246,116 @@ fn a_configuration_file_configures_the_server() {
     assert!(!ok);
     assert!(err.contains("unknown setting \"lockout\""), "{err}");
 }
+
+/// Windmill's official client, run as a user would (`--base-url --token --workspace`,
+/// stdin closed, a `HOME` of its own): `group list --json` on `url`.
+#[cfg(wmill_official_client)]
+fn official_group_list(url: &str, token: &str, home: &Path) -> Value {
+    let bin = match std::env::var_os("WMILL_OFFICIAL_CLIENT") {
+        Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.ci/official-client/node_modules/.bin/wmill"),
+    };
+    assert!(
+        bin.is_file(),
+        "the official client is not at {}",
+        bin.display()
+    );
+    std::fs::create_dir_all(home).unwrap();
+    let out = Command::new(&bin)
+        .args([
+            "group",
+            "list",
+            "--json",
+            "--base-url",
+            url,
+            "--token",
+            token,
+        ])
+        .args(["--workspace", "ops"])
+        .env("HOME", home)
+        .env("WMILL_CONFIG_DIR", home.join("config"))
+        .current_dir(home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the official client");
+    assert!(
+        out.status.success(),
+        "official client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = &text[text.find('[').expect("a JSON list")..];
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The official client lists the same groups, with the same members, from the SQLite
+/// database and from its PostgreSQL copy.
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+#[cfg_attr(
+    not(wmill_official_client),
+    ignore = "needs Windmill's official client: npm ci in .ci/official-client"
+)]
+fn the_official_client_lists_the_same_groups_after_a_migration() {
+    #[cfg(wmill_official_client)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let p = start(&data, "sqlite", &env());
+        let admin = p.login(ADMIN, ADMIN_PW);
+        let call = |path: &str, body: Value| {
+            let (s, b) = p.call("POST", path, Some(&admin), Some(body));
+            assert!(s < 300, "{path}: {s} {b}");
+        };
+        call(
+            "/api/workspaces/create",
+            json!({"id": "ops", "name": "Operations"}),
+        );
+        for i in 0..5 {
+            let email = format!("m{i}@example.com");
+            call(
+                "/api/users/create",
+                json!({"email": email, "password": "password-123", "super_admin": false}),
+            );
+            call(
+                "/api/w/ops/workspaces/add_user",
+                json!({"email": email, "is_admin": false, "operator": false}),
+            );
+        }
+        for g in 0..4 {
+            call(
+                "/api/w/ops/groups/create",
+                json!({"name": format!("team{g}"), "summary": format!("Team {g}")}),
+            );
+            for u in 0..=g {
+                call(
+                    &format!("/api/w/ops/groups/adduser/team{g}"),
+                    json!({"username": format!("m{u}")}),
+                );
+            }
+        }
+        let before = official_group_list(&p.url, &admin, &dir.path().join("home1"));
+        p.stop();
+        assert_eq!(
+            before.as_array().unwrap().len(),
+            5,
+            "all and four teams: {before}"
+        );
+
+        let pg = support::fresh_pg_database_blocking(&support::pg_url());
+        let d = data.to_str().unwrap();
+        let (ok, out, err) = op(&["migrate", "--data-dir", d, "--to", &pg.url], &[]);
+        assert!(ok, "{out}\n{err}");
+        let mut e = env();
+        e.push(("DATABASE_URL", pg.url.as_str()));
+        let q = start(&dir.path().join("pg"), "pg", &e);
+        let admin = q.login(ADMIN, ADMIN_PW);
+        let after = official_group_list(&q.url, &admin, &dir.path().join("home2"));
+        q.stop();
+        assert_eq!(after, before);
+    }
+}
