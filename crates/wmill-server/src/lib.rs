@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod audit_chain;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -104,25 +104,11 @@ macro_rules! locking {
     };
 }
 
-/// Inserts an audit entry inside the transaction `$tx`.
+/// Appends an audit entry to the chain inside the transaction `$tx` (see `chain.rs`).
 macro_rules! insert_audit {
     ($tx:ident, $a:expr) => {{
         let a: &NewAudit = &$a;
-        sqlx::query(
-            "INSERT INTO audit (workspace_id, timestamp, username, email, operation, action_kind, \
-             resource, parameters, impersonator) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.workspace_id)
-        .bind(a.timestamp)
-        .bind(&a.username)
-        .bind(&a.email)
-        .bind(a.operation)
-        .bind(a.action_kind.as_str())
-        .bind(&a.resource)
-        .bind(a.parameters.as_ref().map(|p| p.to_string()))
-        .bind(&a.impersonator)
-        .execute(&mut *$tx)
-        .await?;
+        crate::store::sql::chain::AppendAudit::append_audit(&mut *$tx, a).await?;
     }};
 }
 
@@ -304,6 +290,7 @@ macro_rules! is_last_superadmin {
 mod accounts;
 mod audit;
 mod auth;
+mod chain;
 mod groups;
 #[macro_use]
 mod instance_groups;
@@ -506,6 +493,7 @@ fn migrator(postgres: bool) -> Migrator {
             4 "0004_scopes_and_service_accounts",
             5 "0005_instance_groups_and_workspace_settings",
             6 "0006_single_sign_on",
+            8 "0008_audit_chain",
         )
     } else {
         migrations!("sqlite":
@@ -515,6 +503,7 @@ fn migrator(postgres: bool) -> Migrator {
             4 "0004_scopes_and_service_accounts",
             5 "0005_instance_groups_and_workspace_settings",
             6 "0006_single_sign_on",
+            8 "0008_audit_chain",
         )
     })
 }
@@ -615,6 +604,10 @@ impl SqlStore {
             .migrate()
             .await
             .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        store
+            .seal_if_new()
+            .await
+            .map_err(|e| format!("cannot chain the audit log: {e}"))?;
         Ok(store)
     }
 
