@@ -213,7 +213,7 @@ impl StoredEntry {
 }
 
 /// What is wrong, at which entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// The entry's content (or its id) no longer matches its hash: changed, or moved.
@@ -294,8 +294,10 @@ impl fmt::Display for Problem {
 }
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Report {
+    /// Whether nothing is wrong (`problems` is empty).
+    pub intact: bool,
     /// Entries read.
     pub entries: u64,
     /// Checkpoints whose signature was checked and matched, and the highest entry they cover.
@@ -315,7 +317,40 @@ pub const MAX_PROBLEMS: usize = 100;
 impl Report {
     /// Whether nothing is wrong.
     pub fn intact(&self) -> bool {
-        self.problems.is_empty()
+        self.intact && self.problems.is_empty()
+    }
+
+    /// The report for people: what was checked, then each problem, first entry first.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{} audit entries read, chain head at entry {}\n",
+            self.entries, self.head_id
+        );
+        if self.signatures_checked {
+            out.push_str(&format!(
+                "{} checkpoints signed by the trusted key, covering entries up to {}\n",
+                self.signed_checkpoints, self.signed_up_to
+            ));
+            if self.signed_up_to < self.head_id && self.problems.is_empty() {
+                out.push_str(&format!(
+                    "entries after {} are not yet covered by a signed checkpoint\n",
+                    self.signed_up_to
+                ));
+            }
+        } else {
+            out.push_str(
+                "signatures not checked (no public key given): a chain re-hashed by someone \
+                 with write access to the database would not be detected\n",
+            );
+        }
+        if self.problems.is_empty() {
+            out.push_str("intact\n");
+        } else {
+            for p in &self.problems {
+                out.push_str(&format!("NOT INTACT: {p}\n"));
+            }
+        }
+        out
     }
 
     /// The first bad entry, if any.
@@ -468,6 +503,7 @@ impl Verifier {
         // Stable: problems at the same entry keep the order they were found in.
         self.report.problems.sort_by_key(Problem::entry);
         self.report.problems.truncate(MAX_PROBLEMS);
+        self.report.intact = self.report.problems.is_empty();
         self.report
     }
 }

@@ -105,6 +105,56 @@ pub struct Cli {
     /// Whether accounts other than superadmins may sign in with a password.
     #[arg(long, env = "WM_PASSWORD_LOGIN", value_enum, default_value_t = PasswordLogin::Enabled)]
     pub password_login: PasswordLogin,
+    /// Ed25519 key file (made by `wmill-server audit keygen --out PATH`, kept outside the
+    /// database) with which the server signs checkpoints of the audit chain, at intervals
+    /// and on shutdown. Without it, the chain is kept but nothing is signed.
+    #[arg(long, env = "WM_AUDIT_SIGNING_KEY")]
+    pub audit_signing_key: Option<PathBuf>,
+    /// Seconds between two signed checkpoints (one is written only if the log grew).
+    #[arg(long, env = "WM_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
+    pub audit_checkpoint_secs: u64,
+    /// A maintenance command instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `wmill-server <command>`: maintenance instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// The audit log's tamper evidence.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `wmill-server audit …`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Makes a new Ed25519 signing key for `--audit-signing-key` and prints its public key.
+    Keygen {
+        /// Where to write it (a new file, owner-only; never over an existing one).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Checks the audit log in the database (offline: the server may be stopped) and names
+    /// the first entry that was modified, deleted, inserted or reordered; exit status 0
+    /// only when the log is intact.
+    Verify {
+        /// The data folder whose SQLite database to check.
+        #[arg(long, env = "WM_DATA_DIR", default_value = "./wmill-data")]
+        data_dir: PathBuf,
+        /// The database to check (`postgres://…` or `sqlite:PATH`); default the SQLite file
+        /// in the data folder.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// The trusted public key (64 hexadecimal digits, as printed by `audit keygen`):
+        /// checkpoints must be signed with it. Without it, signatures are not checked, and
+        /// a chain re-hashed by someone with write access would not be detected.
+        #[arg(long, env = "WM_AUDIT_PUBLIC_KEY")]
+        public_key: Option<String>,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--password-login`: whether non-superadmins may sign in with a password.

@@ -6,14 +6,39 @@ use utoipa_axum::routes;
 use wmill_api::{AuditLog, AuditQuery};
 
 use super::AppState;
-use super::extract::{InWorkspace, Path, Query};
+use super::extract::{Authed, InWorkspace, Path, Query};
 use crate::error::Result;
+use crate::service::audit::AuditPublicKey;
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_audit))
         .routes(routes!(get_audit))
+        .routes(routes!(audit_public_key))
+        .routes(routes!(verify_audit))
+}
+
+/// The Ed25519 public key the audit chain's checkpoints are signed with (`null` when the
+/// server signs nothing). Public: it is what `wmill-server audit verify --public-key`
+/// should be given, fetched once and kept apart from the database.
+#[utoipa::path(get, path = "/api/audit/public_key", tag = "audit",
+    responses((status = 200, body = AuditPublicKey)))]
+async fn audit_public_key(State(s): State<AppState>) -> axum::Json<AuditPublicKey> {
+    axum::Json(s.svc.audit_public_key())
+}
+
+/// Verifies the whole audit log against its hash chain and signed checkpoints (superadmin):
+/// the report names the first entry modified, deleted, inserted or reordered.
+#[utoipa::path(get, path = "/api/audit/verify", tag = "audit", security(("bearer" = ["audit:admin"])),
+    responses((status = 200, body = crate::audit_chain::Report),
+        (status = 401, description = "Not a superadmin", body = String, content_type = "text/plain"),
+        (status = 403, description = "A token pinned to a workspace", body = String, content_type = "text/plain")))]
+async fn verify_audit(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+) -> Result<axum::Json<crate::audit_chain::Report>> {
+    Ok(axum::Json(s.svc.verify_audit(&c).await?))
 }
 
 /// Entries newest first; non-admins see only their own.

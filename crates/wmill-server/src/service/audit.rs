@@ -3,7 +3,7 @@
 
 use wmill_api::{ActionKind, AuditLog, AuditQuery};
 
-use super::{Member, Service, paginate};
+use super::{Caller, Member, Service, paginate};
 use crate::clock::{Micros, to_ts};
 use crate::domain::quote;
 use crate::error::{Error, Result};
@@ -205,5 +205,50 @@ impl Service {
             return Err(not_found());
         }
         wire(row)
+    }
+}
+
+/// The public key audit checkpoints are signed with.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AuditPublicKey {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// 64 hexadecimal digits; `null` when the server signs nothing (no
+    /// `--audit-signing-key`).
+    pub public_key: Option<String>,
+}
+
+impl Service {
+    /// The public key of `--audit-signing-key`, if any.
+    pub fn audit_public_key(&self) -> AuditPublicKey {
+        AuditPublicKey {
+            algorithm: "ed25519".into(),
+            public_key: self
+                .audit_key
+                .as_ref()
+                .map(|k| crate::audit_chain::to_hex(k.verifying_key().as_bytes())),
+        }
+    }
+
+    /// Signs the chain's head now, if a key is configured and the chain moved since this
+    /// key's last checkpoint.
+    pub async fn checkpoint_audit(&self) -> Result<Option<crate::audit_chain::Checkpoint>> {
+        let Some(key) = &self.audit_key else {
+            return Ok(None);
+        };
+        Ok(self.store.write_audit_checkpoint(key, self.now()).await?)
+    }
+
+    /// Verifies the whole chain, signatures with this server's key (superadmin, with a token
+    /// not pinned to a workspace).
+    pub async fn verify_audit(&self, c: &Caller) -> Result<crate::audit_chain::Report> {
+        c.require_superadmin()?;
+        if let Some(ws) = &c.pinned {
+            return Err(Error::PermissionDenied(format!(
+                "this token is limited to workspace {ws}: verifying the whole audit log needs a token that is not"
+            )));
+        }
+        let key = self.audit_key.as_ref().map(|k| k.verifying_key());
+        Ok(self.store.verify_audit_chain(key).await?)
     }
 }

@@ -907,6 +907,16 @@ pub(crate) fn rows() -> Vec<Row> {
         r("GET", "/api/version", Public, [200; 3], |_, _| {
             simple("GET", "/api/version", None)
         }),
+        r("GET", "/api/audit/public_key", Public, [200; 3], |_, _| {
+            simple("GET", "/api/audit/public_key", None)
+        }),
+        r(
+            "GET",
+            "/api/audit/verify",
+            Authed,
+            [401, 401, 200],
+            |_, _| simple("GET", "/api/audit/verify", None),
+        ),
         r("GET", "/api/health/status", Public, [200; 3], |_, _| {
             simple("GET", "/api/health/status", None)
         }),

@@ -269,15 +269,14 @@ impl SqlStore {
     }
 
     async fn checkpoints(&self) -> StoreResult<Vec<Checkpoint>> {
-        let rows: Vec<CheckpointRow> =
-            read!(self, |c| {
-                sqlx::query_as(
+        let rows: Vec<CheckpointRow> = read!(self, |c| {
+            sqlx::query_as(
             "SELECT id, created_at, base_id, base_hash, head_id, head_hash, public_key, signature \
              FROM audit_checkpoint ORDER BY id"
         )
         .fetch_all(c)
         .await?
-            });
+        });
         rows.into_iter()
             .map(|r| {
                 Ok(Checkpoint {

@@ -512,6 +512,16 @@ impl SqlStore {
     /// Connects to the database named by `opts.url` and applies pending migrations.
     /// A relative SQLite path is taken relative to `data_dir`.
     pub async fn connect(opts: &DbOptions, data_dir: &Path) -> Result<SqlStore, String> {
+        Self::open(opts, data_dir, true).await
+    }
+
+    /// Connects without migrating nor chaining anything: for tools that only read
+    /// (`wmill-server audit verify`), which must not change what they check.
+    pub async fn connect_as_is(opts: &DbOptions, data_dir: &Path) -> Result<SqlStore, String> {
+        Self::open(opts, data_dir, false).await
+    }
+
+    async fn open(opts: &DbOptions, data_dir: &Path, migrate: bool) -> Result<SqlStore, String> {
         let mut store = match DbTarget::parse(&opts.url)? {
             DbTarget::Postgres(url) => {
                 let mut pg = PgConnectOptions::from_str(&url)
@@ -600,6 +610,9 @@ impl SqlStore {
                 }
             }
         };
+        if !migrate {
+            return Ok(store);
+        }
         store.schema = store
             .migrate()
             .await
