@@ -403,3 +403,56 @@ db_test!(
         first_is(&r, Problem::Modified { id: 3 });
     }
 );
+
+// Entries bulk-loaded by SQL, chained with the function the server uses at its first start
+// on an older log; then verified whole. `WMILL_TEST_AUDIT_ENTRIES` sets the size (default
+// 1 000 000; the throughput is a benchmark item, not asserted here).
+db_test!(
+    async fn a_log_of_a_million_entries_verifies(app) {
+        let n: i64 = std::env::var("WMILL_TEST_AUDIT_ENTRIES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let head = app.store.verify_audit_chain(None).await.unwrap().head_id;
+        let (series, text) = if app.is_postgres() {
+            (
+                format!("WITH s(x) AS (SELECT generate_series(1, {n})) "),
+                "x::text",
+            )
+        } else {
+            (
+                format!(
+                    "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < {n}) "
+                ),
+                "x",
+            )
+        };
+        tamper(
+            &app,
+            &format!(
+                "{series}INSERT INTO audit (id, workspace_id, timestamp, username, email, operation, \
+                 action_kind, resource, parameters) \
+                 SELECT {head} + x, 'ws' || ({text}), x, 'u' || ({text}), 'u@example.com', \
+                 'group.adduser', 'Update', 'g' || ({text}), '{{\"user\": \"u' || ({text}) || '\"}}' FROM s"
+            ),
+        )
+        .await;
+        // Outside the chain until chained: verification names the first.
+        first_is(
+            &app.store.verify_audit_chain(None).await.unwrap(),
+            Problem::Inserted { id: head + 1 },
+        );
+        assert_eq!(app.store.seal_audit_chain().await.unwrap(), n as u64);
+        let r = app.store.verify_audit_chain(None).await.unwrap();
+        assert!(r.intact(), "{}", r.describe());
+        assert_eq!((r.entries, r.head_id), ((head + n) as u64, head + n));
+        // The server goes on appending after them, the id sequence included.
+        app.store.record_audit(entry("test.after", 0)).await.unwrap();
+        let r = verify_unsigned(&app).await;
+        assert!(r.intact() && r.head_id == head + n + 1, "{}", r.describe());
+    }
+);
+
+async fn verify_unsigned(app: &TestApp) -> Report {
+    app.store.verify_audit_chain(None).await.unwrap()
+}

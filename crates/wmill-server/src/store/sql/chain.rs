@@ -102,7 +102,9 @@ impl AppendAudit for sqlx::SqliteConnection {
 impl AppendAudit for sqlx::PgConnection {
     async fn append_audit(&mut self, a: &NewAudit) -> Result<i64, sqlx::Error> {
         // The head row's lock is held until the transaction ends; the head read after the
-        // wait is the one the previous holder committed.
+        // wait is the one the previous holder committed. The id sequence follows the ids
+        // chosen here, so that a row added without one (bulk loads by tools) does not take
+        // a chained entry's id.
         let (head_id, head_hash, max_id): (i64, Vec<u8>, Option<i64>) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("{HEAD} FOR UPDATE")))
                 .fetch_one(&mut *self)
@@ -112,8 +114,9 @@ impl AppendAudit for sqlx::PgConnection {
         sqlx::query(
             "WITH ins AS (INSERT INTO audit (id, workspace_id, timestamp, username, email, operation, \
              action_kind, resource, parameters, impersonator, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)) \
-             UPDATE audit_chain SET head_id = $1, head_hash = $11 WHERE id = 1",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), \
+             seq AS (SELECT setval('audit_id_seq', $1)) \
+             UPDATE audit_chain SET head_id = $1, head_hash = $11 FROM seq WHERE audit_chain.id = 1",
         )
         .bind(id)
         .bind(&a.workspace_id)
