@@ -222,9 +222,6 @@ pub enum Problem {
     Deleted { from: i64, to: i64 },
     /// An entry that is not part of the chain (no hash, or before its start).
     Inserted { id: i64 },
-    /// The entry does not follow the one before it in the chain: entries were reordered,
-    /// or inserted / deleted with the hashes recomputed.
-    Reordered { id: i64 },
     /// A checkpoint names a chain state the log does not have.
     CheckpointMismatch { checkpoint: i64, id: i64 },
     /// A checkpoint's signature does not verify with the trusted key.
@@ -241,7 +238,6 @@ impl Problem {
         match *self {
             Problem::Modified { id }
             | Problem::Inserted { id }
-            | Problem::Reordered { id }
             | Problem::CheckpointMismatch { id, .. }
             | Problem::BadSignature { id, .. } => id,
             Problem::Deleted { from, .. } => from,
@@ -266,11 +262,6 @@ impl fmt::Display for Problem {
             Problem::Inserted { id } => {
                 write!(f, "entry {id} was inserted: it is not part of the chain")
             }
-            Problem::Reordered { id } => write!(
-                f,
-                "entry {id} does not follow the entry before it: entries were reordered, \
-                 or inserted or deleted before it"
-            ),
             Problem::CheckpointMismatch { checkpoint, id } => write!(
                 f,
                 "checkpoint {checkpoint} signed the chain up to entry {id}, which the log no \
@@ -309,6 +300,8 @@ pub struct Report {
     pub head_id: i64,
     /// What is wrong, first entry first (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<Problem>,
+    /// The report for people ([`Report::describe`]).
+    pub text: String,
 }
 
 /// Most problems a report lists.
@@ -432,8 +425,13 @@ impl Verifier {
 
     /// The next entry, in id order.
     pub fn feed(&mut self, e: &StoredEntry) {
+        self.feed_parts(&e.as_ref(), e.hash.as_deref());
+    }
+
+    /// The next entry, in id order, with its stored hash (borrowed from a row as read).
+    pub fn feed_parts(&mut self, e: &EntryRef<'_>, hash: Option<&[u8]>) {
         self.report.entries += 1;
-        let Some(stored) = e.hash.as_deref() else {
+        let Some(stored) = hash else {
             self.problem(Problem::Inserted { id: e.id });
             return;
         };
@@ -441,7 +439,7 @@ impl Verifier {
             self.problem(Problem::Inserted { id: e.id });
             return;
         }
-        let computed = entry_hash(&self.prev, &e.as_ref());
+        let computed = entry_hash(&self.prev, e);
         if computed.as_slice() != stored {
             if e.id > self.last_id + 1 {
                 self.problem(Problem::Deleted {
@@ -455,10 +453,10 @@ impl Verifier {
                 // came before it did. Otherwise its own content changed.
                 self.problem(Problem::Modified { id: e.id });
             }
-        } else if e.id > self.last_id + 1 {
-            // Linked to the entry before the gap: the gap's entries were never chained.
-            self.problem(Problem::Reordered { id: e.id });
         }
+        // A gap whose next entry links to the entry before it is no damage: ids the
+        // entries never had (a log from before the chain, whose ids skipped rolled-back
+        // inserts, was chained as it was).
         // Continue from the stored hash: later, independent damage is reported too.
         self.prev = <Hash>::try_from(stored).unwrap_or(computed);
         self.last_id = e.id;
@@ -504,6 +502,7 @@ impl Verifier {
         self.report.problems.sort_by_key(Problem::entry);
         self.report.problems.truncate(MAX_PROBLEMS);
         self.report.intact = self.report.problems.is_empty();
+        self.report.text = self.report.describe();
         self.report
     }
 }
@@ -599,6 +598,31 @@ mod tests {
             })
         );
         assert_eq!(r.first().unwrap().entry(), 8);
+    }
+
+    #[test]
+    fn ids_skipped_when_the_log_was_chained_are_no_damage() {
+        // A log from before the chain, ids with a gap (a rolled-back insert), chained as it
+        // was: intact. The same gap made by deleting an entry afterwards is not.
+        let mut prev = GENESIS;
+        let mut entries = Vec::new();
+        for id in [1, 2, 4, 5] {
+            let e = entry(id, &prev, "op");
+            prev = e.hash.clone().unwrap().try_into().unwrap();
+            entries.push(e);
+        }
+        let state = ChainState {
+            base_id: 0,
+            base_hash: GENESIS,
+            head_id: 5,
+            head_hash: prev,
+        };
+        assert!(verify(&entries, &state).intact());
+        entries.remove(1);
+        assert_eq!(
+            verify(&entries, &state).first(),
+            Some(&Problem::Deleted { from: 2, to: 3 })
+        );
     }
 
     #[test]

@@ -252,3 +252,74 @@ impl Service {
         Ok(self.store.verify_audit_chain(key).await?)
     }
 }
+
+/// What an export streams: whose entries, from where, and until when it waits for new ones.
+#[derive(Debug, Clone)]
+pub struct AuditExport {
+    /// `None`: every workspace.
+    pub workspace: Option<String>,
+    /// Entries with ids above this one.
+    pub since_id: i64,
+    /// With `follow`, how long the connection waits for new entries.
+    pub follow_for: Option<std::time::Duration>,
+}
+
+/// Longest `follow_secs`: a client reconnects from the last id it saw.
+pub const MAX_FOLLOW_SECS: i64 = 3600;
+
+/// Entries read per statement of an export.
+pub const EXPORT_BATCH: i64 = 1000;
+
+impl Service {
+    /// Checks and reads an export request: a workspace's entries for its admins, every
+    /// workspace's (`all_workspaces`) for a superadmin whose token is not pinned.
+    pub async fn audit_export(
+        &self,
+        m: &Member,
+        since_id: &Option<String>,
+        all_workspaces: &Option<String>,
+        follow: &Option<String>,
+        follow_secs: &Option<String>,
+    ) -> Result<AuditExport> {
+        self.operator_may(m, super::OperatorView::AuditLogs).await?;
+        let all = flag("all_workspaces", all_workspaces)?;
+        if all && !m.caller.super_admin {
+            return Err(Error::PermissionDenied(
+                "all_workspaces requires a superadmin".into(),
+            ));
+        }
+        if all && let Some(ws) = &m.caller.pinned {
+            return Err(Error::PermissionDenied(format!(
+                "this token is limited to workspace {ws}: all_workspaces needs a token that is not"
+            )));
+        }
+        if !m.is_admin {
+            return Err(Error::PermissionDenied(
+                "exporting the audit log requires a workspace admin".into(),
+            ));
+        }
+        let since_id = number("since_id", since_id)?.unwrap_or(0);
+        let follow = flag("follow", follow)?;
+        let secs = number("follow_secs", follow_secs)?.unwrap_or(30);
+        if !(1..=MAX_FOLLOW_SECS).contains(&secs) {
+            return Err(Error::BadRequest(format!(
+                "follow_secs must be between 1 and {MAX_FOLLOW_SECS}, not {secs}"
+            )));
+        }
+        Ok(AuditExport {
+            workspace: (!all).then(|| m.workspace.to_string()),
+            since_id,
+            follow_for: follow.then(|| std::time::Duration::from_secs(secs as u64)),
+        })
+    }
+
+    /// The next page of an export: entries after `after`, in id order.
+    pub async fn audit_export_page(&self, e: &AuditExport, after: i64) -> Result<Vec<AuditLog>> {
+        self.store
+            .audit_after(e.workspace.as_deref(), after, EXPORT_BATCH)
+            .await?
+            .into_iter()
+            .map(wire)
+            .collect()
+    }
+}

@@ -167,6 +167,14 @@ pub trait AuditChainStore {
         key: &ed25519_dalek::SigningKey,
         now: Micros,
     ) -> StoreResult<Option<crate::audit_chain::Checkpoint>>;
+    /// At most `limit` entries with ids above `after`, in id order, of workspace `ws` (or
+    /// of every workspace): a page of an export.
+    async fn audit_after(
+        &self,
+        ws: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>>;
 }
 
 // ---------------------------------------------------------------------------------------

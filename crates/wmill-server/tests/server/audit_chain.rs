@@ -456,3 +456,102 @@ db_test!(
 async fn verify_unsigned(app: &TestApp) -> Report {
     app.store.verify_audit_chain(None).await.unwrap()
 }
+
+/// The NDJSON lines of an answer as JSON values.
+fn ndjson(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+db_test!(
+    async fn the_export_streams_entries_in_id_order_to_whom_may_read_them(app) {
+        for i in 0..5 {
+            app.store.record_audit(entry("test.export", i)).await.unwrap();
+        }
+        let r = app.get("/api/w/admins/audit/export", &app.admin).await;
+        r.assert_status(200);
+        assert!(r.content_type.starts_with("application/x-ndjson"), "{r:?}");
+        let lines = ndjson(&r.body);
+        let ids: Vec<i64> = lines.iter().map(|l| l["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(lines.iter().all(|l| l["workspace_id"] == "admins"));
+        assert_eq!(
+            lines.iter().filter(|l| l["operation"] == "test.export").count(),
+            5
+        );
+        // Resumed from an id: only what follows it.
+        let third = ids[ids.len() - 3];
+        let r = app
+            .get(&format!("/api/w/admins/audit/export?since_id={third}"), &app.admin)
+            .await;
+        let after: Vec<i64> = ndjson(&r.body).iter().map(|l| l["id"].as_i64().unwrap()).collect();
+        assert_eq!(after, ids[ids.len() - 2..].to_vec());
+        // Every workspace, "global" included, for a superadmin only.
+        let all = app
+            .get("/api/w/admins/audit/export?all_workspaces=true", &app.admin)
+            .await;
+        let all = ndjson(&all.body);
+        assert!(all.iter().any(|l| l["workspace_id"] == "global"));
+        assert_eq!(all.len() as u64, verify_unsigned(&app).await.entries);
+
+        let admin = app.member_token("admins", "wsadmin@example.com", true).await;
+        let member = app.member_token("admins", "member@example.com", false).await;
+        app.get("/api/w/admins/audit/export", &admin).await.assert_status(200);
+        app.get("/api/w/admins/audit/export?all_workspaces=true", &admin)
+            .await
+            .assert_text(403, "Permission denied: all_workspaces requires a superadmin");
+        app.get("/api/w/admins/audit/export", &member)
+            .await
+            .assert_text(403, "Permission denied: exporting the audit log requires a workspace admin");
+        app.get("/api/w/admins/audit/export?since_id=x", &app.admin)
+            .await
+            .assert_text(400, "Bad request: since_id must be a whole number, not \"x\"");
+        app.get("/api/w/admins/audit/export?follow=true&follow_secs=0", &app.admin)
+            .await
+            .assert_text(400, "Bad request: follow_secs must be between 1 and 3600, not 0");
+    }
+);
+
+db_test!(
+    async fn follow_delivers_an_entry_committed_elsewhere_within_a_second(app) {
+        let before = verify_unsigned(&app).await.head_id;
+        // On PostgreSQL the entry is written by another instance; SQLite has one server.
+        let writer = if app.is_postgres() {
+            app.instance(wmill_server::config::Settings::for_tests()).await.0
+        } else {
+            app.store.clone()
+        };
+        let req = Request::builder()
+            .uri(format!(
+                "/api/w/admins/audit/export?since_id={before}&follow=true&follow_secs=5"
+            ))
+            .header("authorization", format!("Bearer {}", app.admin))
+            .body(Body::empty())
+            .unwrap();
+        let res = app.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let mut body = res.into_body();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        writer.record_audit(entry("test.followed", 1)).await.unwrap();
+        let written = std::time::Instant::now();
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(2), body.frame())
+            .await
+            .expect("the entry arrives while the connection is open")
+            .unwrap()
+            .unwrap();
+        let late = written.elapsed();
+        assert!(late < std::time::Duration::from_secs(1), "{late:?}");
+        let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+        let lines = ndjson(&text);
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["operation"], "test.followed");
+        assert_eq!(lines[0]["id"], before + 1);
+        // The answer ends after follow_secs.
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(8), body.collect())
+            .await
+            .expect("the answer ends")
+            .unwrap();
+        assert!(rest.to_bytes().is_empty());
+    }
+);

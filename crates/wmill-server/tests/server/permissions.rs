@@ -429,6 +429,13 @@ pub(crate) fn rows() -> Vec<Row> {
             [200; 3],
             |_, _| simple("GET", "/api/w/ws/audit/list", None),
         ),
+        r(
+            "GET",
+            "/api/w/{workspace}/audit/export",
+            Authed,
+            [403, 200, 200],
+            |_, _| simple("GET", "/api/w/ws/audit/export", None),
+        ),
         // Entry 1 is the bootstrap's, by `system`: outside a plain member's view.
         r(
             "GET",

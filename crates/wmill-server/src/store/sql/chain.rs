@@ -299,20 +299,75 @@ impl SqlStore {
             .collect()
     }
 
-    async fn entries_after(&self, after: i64) -> StoreResult<Vec<StoredEntry>> {
+    /// Feeds `v` the next batch of entries after `after`, read in place (no copy of their
+    /// texts); the last id fed, `None` at the end.
+    async fn feed_after(&self, v: &mut Verifier, after: i64) -> StoreResult<Option<i64>> {
+        use sqlx::Row;
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE id > $1 ORDER BY id LIMIT $2");
-        Ok(read!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(
-            sql.as_str()
-        ))
-        .bind(after)
-        .bind(BATCH)
-        .fetch_all(c)
-        .await?))
+        read!(self, |c| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(after)
+                .bind(BATCH)
+                .fetch_all(c)
+                .await?;
+            let mut last = None;
+            for r in &rows {
+                let e = EntryRef {
+                    id: r.try_get(0)?,
+                    workspace_id: r.try_get(1)?,
+                    timestamp: r.try_get(2)?,
+                    username: r.try_get(3)?,
+                    email: r.try_get(4)?,
+                    operation: r.try_get(5)?,
+                    action_kind: r.try_get(6)?,
+                    resource: r.try_get(7)?,
+                    parameters: r.try_get(8)?,
+                    impersonator: r.try_get(9)?,
+                };
+                let hash: Option<&[u8]> = r.try_get(10)?;
+                v.feed_parts(&e, hash);
+                last = Some(e.id);
+            }
+            Ok(last)
+        })
     }
 }
 
 #[async_trait]
 impl AuditChainStore for SqlStore {
+    async fn audit_after(
+        &self,
+        ws: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>> {
+        const COLS: &str = "id, workspace_id, timestamp, username, email, operation, action_kind, \
+             resource, parameters, impersonator";
+        // Served in id order by the primary key, or by `(workspace_id, id)`.
+        let rows = match ws {
+            Some(ws) => {
+                let sql = format!(
+                    "SELECT {COLS} FROM audit WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+                );
+                read!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(ws)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(c)
+                    .await?)
+            }
+            None => {
+                let sql = format!("SELECT {COLS} FROM audit WHERE id > $1 ORDER BY id LIMIT $2");
+                read!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(c)
+                    .await?)
+            }
+        };
+        Ok(rows)
+    }
+
     async fn verify_audit_chain(&self, key: Option<VerifyingKey>) -> StoreResult<Report> {
         let start = self.chain_state().await?;
         let checkpoints = self.checkpoints().await?;
@@ -322,11 +377,8 @@ impl AuditChainStore for SqlStore {
         // while this reads are read too, until the head read afterwards is reached.
         let mut rounds = 0;
         let state = loop {
-            loop {
-                let rows = self.entries_after(last).await?;
-                let Some(l) = rows.last() else { break };
-                last = l.id;
-                rows.iter().for_each(|e| v.feed(e));
+            while let Some(l) = self.feed_after(&mut v, last).await? {
+                last = l;
             }
             let now = self.chain_state().await?;
             rounds += 1;
