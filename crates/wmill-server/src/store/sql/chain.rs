@@ -299,37 +299,18 @@ impl SqlStore {
             .collect()
     }
 
-    /// Feeds `v` the next batch of entries after `after`, read in place (no copy of their
-    /// texts); the last id fed, `None` at the end.
+    /// Feeds `v` the next batch of entries after `after`; the last id fed, `None` at the
+    /// end. (Decoding into owned rows measured faster than reading columns in place.)
     async fn feed_after(&self, v: &mut Verifier, after: i64) -> StoreResult<Option<i64>> {
-        use sqlx::Row;
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE id > $1 ORDER BY id LIMIT $2");
-        read!(self, |c| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        let rows: Vec<StoredEntry> =
+            read!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(after)
                 .bind(BATCH)
                 .fetch_all(c)
-                .await?;
-            let mut last = None;
-            for r in &rows {
-                let e = EntryRef {
-                    id: r.try_get(0)?,
-                    workspace_id: r.try_get(1)?,
-                    timestamp: r.try_get(2)?,
-                    username: r.try_get(3)?,
-                    email: r.try_get(4)?,
-                    operation: r.try_get(5)?,
-                    action_kind: r.try_get(6)?,
-                    resource: r.try_get(7)?,
-                    parameters: r.try_get(8)?,
-                    impersonator: r.try_get(9)?,
-                };
-                let hash: Option<&[u8]> = r.try_get(10)?;
-                v.feed_parts(&e, hash);
-                last = Some(e.id);
-            }
-            Ok(last)
-        })
+                .await?);
+        rows.iter().for_each(|e| v.feed(e));
+        Ok(rows.last().map(|e| e.id))
     }
 }
 
