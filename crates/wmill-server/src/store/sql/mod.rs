@@ -599,6 +599,19 @@ impl SqlStore {
                             Ok(true)
                         })
                     })
+                    // A connection opened for an acquire is not passed to `before_acquire`:
+                    // its first read gets its deadline here.
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            let deadline = Instant::now() + limit;
+                            conn.lock_handle()
+                                .await?
+                                .set_progress_handler(PROGRESS_STEPS, move || {
+                                    Instant::now() < deadline
+                                });
+                            Ok(())
+                        })
+                    })
                     .connect_with(base.read_only(true))
                     .await
                     .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
