@@ -230,6 +230,9 @@ pub enum Problem {
     HeadMismatch { head_id: i64, last_id: i64 },
     /// A public key was given, but no checkpoint is signed with it.
     NoSignedCheckpoint,
+    /// The chain starts after entry `base_id` (entries up to it removed), but no checkpoint
+    /// signed by the trusted key says so: entries were removed behind the server's back.
+    UnsignedBase { base_id: i64 },
 }
 
 impl Problem {
@@ -243,6 +246,7 @@ impl Problem {
             Problem::Deleted { from, .. } => from,
             Problem::HeadMismatch { head_id, last_id } => head_id.min(last_id) + 1,
             Problem::NoSignedCheckpoint => i64::MAX,
+            Problem::UnsignedBase { .. } => 1,
         }
     }
 }
@@ -280,6 +284,11 @@ impl fmt::Display for Problem {
             Problem::NoSignedCheckpoint => {
                 write!(f, "no checkpoint is signed by the trusted public key")
             }
+            Problem::UnsignedBase { base_id } => write!(
+                f,
+                "entries up to {base_id} were removed, but no checkpoint signed by the trusted \
+                 key records that removal: they were deleted behind the server's back"
+            ),
         }
     }
 }
@@ -409,6 +418,24 @@ impl Verifier {
         }
         if key.is_some() && report.signed_checkpoints == 0 && state.head_id > state.base_id {
             report.problems.push(Problem::NoSignedCheckpoint);
+        }
+        // Retention moves the base and signs the new one at once: a base no signed
+        // checkpoint records is a removal made by someone else.
+        if key.is_some()
+            && state.base_id > 0
+            && report.signed_checkpoints > 0
+            && !checkpoints.iter().any(|cp| {
+                cp.chain.base_id == state.base_id
+                    && cp.chain.base_hash == state.base_hash
+                    && !report.problems.contains(&Problem::BadSignature {
+                        checkpoint: cp.id,
+                        id: cp.chain.head_id,
+                    })
+            })
+        {
+            report.problems.push(Problem::UnsignedBase {
+                base_id: state.base_id,
+            });
         }
         Verifier {
             prev: state.base_hash,

@@ -113,6 +113,11 @@ pub struct Cli {
     /// Seconds between two signed checkpoints (one is written only if the log grew).
     #[arg(long, env = "WM_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
     pub audit_checkpoint_secs: u64,
+    /// Days audit entries are kept: older ones are removed, oldest first, in batches,
+    /// every `--audit-checkpoint-secs` (the chain's new start is signed, so verification
+    /// still holds). Default: kept for ever.
+    #[arg(long, env = "WM_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u64).range(1..=36500))]
+    pub audit_retention_days: Option<u64>,
     /// A maintenance command instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -268,7 +268,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let svc = Arc::new(
         Service::new(store.clone(), Arc::new(SystemClock), settings)
             .with_oidc(providers.clone())
-            .with_audit_key(audit_key),
+            .with_audit_key(audit_key)
+            .with_audit_retention(
+                cli.audit_retention_days
+                    .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            ),
     );
     bootstrap(&svc, &cli).await?;
     if let Some(k) = svc.audit_public_key().public_key {
@@ -302,6 +306,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
+                match svc.prune_audit().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("removed {n} audit entries past their retention"),
+                    Err(e) => tracing::warn!("cannot remove old audit entries: {e}"),
+                }
                 if let Err(e) = svc.checkpoint_audit().await {
                     tracing::warn!("cannot sign an audit checkpoint: {e}");
                 }

@@ -239,6 +239,27 @@ impl Service {
         Ok(self.store.write_audit_checkpoint(key, self.now()).await?)
     }
 
+    /// Removes the audit entries older than the retention period, in batches, from the
+    /// start of the chain, then signs the new base (with a key): how many were removed.
+    pub async fn prune_audit(&self) -> Result<u64> {
+        let Some(keep) = self.audit_retention else {
+            return Ok(0);
+        };
+        let before = self.now() - keep.as_micros() as i64;
+        let mut total = 0;
+        loop {
+            let n = self.store.prune_audit(before, 10_000).await?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        if total > 0 {
+            self.checkpoint_audit().await?;
+        }
+        Ok(total)
+    }
+
     /// Verifies the whole chain, signatures with this server's key (superadmin, with a token
     /// not pinned to a workspace).
     pub async fn verify_audit(&self, c: &Caller) -> Result<crate::audit_chain::Report> {

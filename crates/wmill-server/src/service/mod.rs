@@ -45,6 +45,8 @@ pub struct Service {
     oidc: crate::oidc::Providers,
     /// The key that signs audit checkpoints (`--audit-signing-key`).
     audit_key: Option<Arc<ed25519_dalek::SigningKey>>,
+    /// How long audit entries are kept (`--audit-retention-days`); `None`: for ever.
+    audit_retention: Option<std::time::Duration>,
 }
 
 /// A caller authenticated by a token.
@@ -195,7 +197,14 @@ impl Service {
             last_used: Mutex::new(HashMap::new()),
             oidc: crate::oidc::Providers::default(),
             audit_key: None,
+            audit_retention: None,
         }
+    }
+
+    /// The same service removing audit entries older than `keep` (see `prune_audit`).
+    pub fn with_audit_retention(mut self, keep: Option<std::time::Duration>) -> Service {
+        self.audit_retention = keep;
+        self
     }
 
     /// The same service signing audit checkpoints with this key.

@@ -167,6 +167,10 @@ pub trait AuditChainStore {
         key: &ed25519_dalek::SigningKey,
         now: Micros,
     ) -> StoreResult<Option<crate::audit_chain::Checkpoint>>;
+    /// Removes, from the start of the chain, at most `limit` entries older than `before`
+    /// (stopping at the first newer one), and moves the chain's base to the last one
+    /// removed, in one transaction: how many were removed.
+    async fn prune_audit(&self, before: Micros, limit: i64) -> StoreResult<u64>;
     /// At most `limit` entries with ids above `after`, in id order, of workspace `ws` (or
     /// of every workspace): a page of an export.
     async fn audit_after(

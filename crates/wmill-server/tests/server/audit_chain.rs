@@ -555,3 +555,44 @@ db_test!(
         assert!(rest.to_bytes().is_empty());
     }
 );
+
+db_test!(
+    async fn retention_removes_old_entries_and_verification_still_holds(app) {
+        let head = signed_log(&app).await;
+        let svc = wmill_server::service::Service::new(
+            app.store.clone(),
+            Arc::new(app.clock.clone()),
+            wmill_server::config::Settings::for_tests(),
+        )
+        .with_audit_key(Some(key()))
+        .with_audit_retention(Some(std::time::Duration::from_secs(30 * 86_400)));
+        // Nothing is old yet but the store's own test entries (2023), which come after
+        // the bootstrap's: only a prefix of the chain is ever removed.
+        assert_eq!(svc.prune_audit().await.unwrap(), 0);
+        app.clock.advance(std::time::Duration::from_secs(40 * 86_400));
+        for i in 0..3 {
+            let mut e = entry("test.recent", i);
+            e.timestamp = app.svc.now();
+            app.store.record_audit(e).await.unwrap();
+        }
+        assert_eq!(svc.prune_audit().await.unwrap(), head as u64);
+        let r = verify(&app).await;
+        assert!(r.intact(), "{}", r.describe());
+        assert_eq!(r.entries, 3);
+        let left: Vec<i64> = entries_from(&app, 0).await.iter().map(|e| e.id).collect();
+        assert_eq!(left, vec![head + 1, head + 2, head + 3]);
+        // The next one removed behind the server's back, the base moved to match: no
+        // signed checkpoint records that base.
+        tamper(
+            &app,
+            &format!(
+                "UPDATE audit_chain SET base_id = {0}, \
+                   base_hash = (SELECT hash FROM audit WHERE id = {0}) WHERE id = 1; \
+                 DELETE FROM audit WHERE id = {0};",
+                head + 1
+            ),
+        )
+        .await;
+        first_is(&verify(&app).await, Problem::UnsignedBase { base_id: head + 1 });
+    }
+);

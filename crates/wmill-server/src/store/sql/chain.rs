@@ -316,6 +316,54 @@ impl SqlStore {
 
 #[async_trait]
 impl AuditChainStore for SqlStore {
+    async fn prune_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let lock = if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let n: u64 = write_tx!(self, |tx| {
+            let row: ChainRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{CHAIN_ROW}{lock}")))
+                .fetch_one(&mut *tx)
+                .await?;
+            let oldest: Vec<(i64, i64, Option<Vec<u8>>)> = sqlx::query_as(
+                "SELECT id, timestamp, hash FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(row.base_id)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            // The removed entries are a prefix of the chain, chained ones only, never the
+            // head (the base must stay an entry the chain went through).
+            let mut last: Option<(i64, Vec<u8>)> = None;
+            for (id, ts, hash) in oldest {
+                match hash {
+                    Some(h) if ts < before && id < row.head_id => last = Some((id, h)),
+                    _ => break,
+                }
+            }
+            match last {
+                None => 0,
+                Some((id, hash)) => {
+                    let gone = sqlx::query("DELETE FROM audit WHERE id > $1 AND id <= $2")
+                        .bind(row.base_id)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    sqlx::query("UPDATE audit_chain SET base_id = $1, base_hash = $2 WHERE id = 1")
+                        .bind(id)
+                        .bind(&hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    gone
+                }
+            }
+        })
+        .map_err(|e: sqlx::Error| StoreError::from(e))?;
+        Ok(n)
+    }
+
     async fn audit_after(
         &self,
         ws: Option<&str>,
