@@ -859,8 +859,12 @@ fn the_whole_identity_surface_from_the_command_line() {
 #[test]
 fn audit_export_writes_ndjson_and_verify_checks_the_chain() {
     let server = Server::start();
-    let sh = Shell::new();
-    sh.login_admin(&server);
+    let (sh, dave) = Shell::admin_and_dave(&server);
+    // A member: neither the export nor the verification.
+    dave.wmill(&["audit", "export"])
+        .fails(1, &["exporting the audit log requires a workspace admin"]);
+    dave.wmill(&["audit", "verify"])
+        .fails(1, &["verifying the audit log needs a superadmin's token"]);
     sh.wmill(&["group", "create", "auditors"]).ok();
     sh.wmill(&["group", "create", "readers"]).ok();
     let out = sh.wmill(&["audit", "export"]);
