@@ -30,6 +30,23 @@ enum Cmd {
         /// The entry's id (the ID column of `audit list`)
         id: i64,
     },
+    /// Write the workspace's entries as NDJSON (one JSON object a line, oldest first) to
+    /// stdout; with --follow, keep writing new ones as they are recorded (workspace admins)
+    Export {
+        /// Only entries after this id (to resume: the last id written)
+        #[arg(long, value_name = "ID", default_value_t = 0)]
+        since_id: i64,
+        /// Keep the connection open and write new entries as they are recorded; reconnects
+        /// from the last id written until interrupted
+        #[arg(long)]
+        follow: bool,
+        /// Every workspace's entries, instance-level ones included (superadmins)
+        #[arg(long)]
+        all_workspaces: bool,
+    },
+    /// Check the whole audit log against its hash chain and signed checkpoints (superadmins);
+    /// exits with an error naming the first entry changed, deleted, inserted or moved
+    Verify,
 }
 
 /// Filters of `audit list`. Times: RFC 3339, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`, in UTC.
@@ -116,6 +133,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     match args.command {
         None => list(ctx, &client, &w, &args.list),
         Some(Cmd::List(list_args)) => list(ctx, &client, &w, &list_args),
+        Some(Cmd::Export {
+            since_id,
+            follow,
+            all_workspaces,
+        }) => export(&client, &w, since_id, follow, all_workspaces),
+        Some(Cmd::Verify) => verify(ctx, &client),
         Some(Cmd::Get { id }) => {
             let e: AuditLog = client
                 .get(&format!("/w/{w}/audit/get/{id}"), &[])
@@ -143,6 +166,93 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             });
             Ok(())
         }
+    }
+}
+
+/// Seconds a followed export stays open before it reconnects from the last id.
+const FOLLOW_SECS: u64 = 300;
+
+fn export(
+    client: &crate::client::Client,
+    w: &str,
+    since_id: i64,
+    follow: bool,
+    all_workspaces: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let mut last = since_id;
+    let mut failures = 0u32;
+    let stdout = std::io::stdout();
+    loop {
+        let mut q = vec![("since_id", last.to_string())];
+        if all_workspaces {
+            q.push(("all_workspaces", "true".to_owned()));
+        }
+        if follow {
+            q.push(("follow", "true".to_owned()));
+            q.push(("follow_secs", FOLLOW_SECS.to_string()));
+        }
+        let got = client.get_lines(
+            &format!("/w/{w}/audit/export"),
+            &q,
+            std::time::Duration::from_secs(FOLLOW_SECS + 60),
+            |line| {
+                let id = serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v["id"].as_i64())
+                    .ok_or_else(|| crate::error::Error::Protocol {
+                        message: format!("unexpected line in the audit export: {line}"),
+                    })?;
+                let mut out = stdout.lock();
+                writeln!(out, "{line}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| crate::error::Error::Failed {
+                        message: format!("cannot write the export: {e}"),
+                        hint: None,
+                    })?;
+                last = id;
+                Ok(())
+            },
+        );
+        match got {
+            Ok(()) if !follow => return Ok(()),
+            Ok(()) => failures = 0,
+            // The server's refusals are final; a cut connection is resumed when following.
+            Err(e @ crate::error::Error::Server { .. }) => return Err(e),
+            Err(e) if !follow => return Err(e),
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let wait = 1u64 << failures.min(5);
+                eprintln!("note: {e}; resuming after entry {last} in {wait} s");
+                std::thread::sleep(std::time::Duration::from_secs(wait));
+            }
+        }
+    }
+}
+
+fn verify(ctx: &Ctx, client: &crate::client::Client) -> Result<()> {
+    let report: serde_json::Value = client
+        .get("/audit/verify", &[])
+        .map_err(|e| e.hint_on(401, "verifying the audit log needs a superadmin's token"))?;
+    let intact = report["intact"].as_bool() == Some(true);
+    if ctx.out.is_json() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for line in report["text"].as_str().unwrap_or_default().lines() {
+            println!("{}", crate::output::clean(line));
+        }
+    }
+    if intact {
+        Ok(())
+    } else {
+        let first = report["problems"][0].clone();
+        Err(crate::error::Error::Failed {
+            message: format!("the audit log is not intact (first problem: {first})"),
+            hint: None,
+        })
     }
 }
 

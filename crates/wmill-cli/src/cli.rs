@@ -187,7 +187,7 @@ pub enum Command {
     User(user::Args),
     /// Groups of the workspace: list, get, create, update, delete, members, owners, history
     Group(group::Args),
-    /// The workspace's audit log: list (with filters), get
+    /// The workspace's audit log: list (with filters), get, export (NDJSON, --follow), verify
     Audit(audit::Args),
     /// Your API tokens: list, create, delete
     Token(token::Args),

@@ -213,6 +213,60 @@ impl Client {
         }
     }
 
+    /// GET an answer of lines (NDJSON), handing each whole line to `on_line` as it arrives;
+    /// the answer may last up to `max` (a streaming export).
+    pub fn get_lines(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        max: Duration,
+        mut on_line: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        use std::io::BufRead;
+        let url = format!("{}{}", self.api, path);
+        let mut req = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(Some(max))
+            .build()
+            .header("accept", "application/x-ndjson");
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        let mut response = req.call().map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(1024 * 1024)
+                .lossy_utf8(true)
+                .read_to_string()
+                .map_err(|e| self.transport_error(e))?;
+            return Err(Error::Server {
+                status,
+                text,
+                hint: None,
+            });
+        }
+        let reader =
+            std::io::BufReader::new(response.body_mut().with_config().limit(u64::MAX).reader());
+        for line in reader.lines() {
+            let line = line.map_err(|e| Error::Unreachable {
+                url: self.remote.clone(),
+                detail: format!("the answer was cut: {e}"),
+            })?;
+            if !line.is_empty() {
+                on_line(&line)?;
+            }
+        }
+        Ok(())
+    }
+
     fn transport_error(&self, e: ureq::Error) -> Error {
         let detail = match &e {
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {

@@ -125,6 +125,17 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     ("audit get", &["wmill audit get 42"]),
+    (
+        "audit export",
+        &[
+            "wmill audit export                 # one JSON entry a line, oldest first",
+            "wmill audit export --since-id 1234 --follow   # after entry 1234, then new ones",
+        ],
+    ),
+    (
+        "audit verify",
+        &["wmill audit verify               # superadmins"],
+    ),
     ("token", &["wmill token", "wmill token create --label ci"]),
     ("token list", &["wmill token list"]),
     (

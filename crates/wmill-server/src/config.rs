@@ -126,6 +126,19 @@ pub struct Cli {
     /// line, with the request's id) for a log collector.
     #[arg(long, env = "WM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Ed25519 key file (made by `wmill-server audit keygen --out PATH`, kept outside the
+    /// database) with which the server signs checkpoints of the audit chain, at intervals
+    /// and on shutdown. Without it, the chain is kept but nothing is signed.
+    #[arg(long, env = "WM_AUDIT_SIGNING_KEY")]
+    pub audit_signing_key: Option<PathBuf>,
+    /// Seconds between two signed checkpoints (one is written only if the log grew).
+    #[arg(long, env = "WM_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
+    pub audit_checkpoint_secs: u64,
+    /// Days audit entries are kept: older ones are removed, oldest first, in batches,
+    /// every `--audit-checkpoint-secs` (the chain's new start is signed, so verification
+    /// still holds). Default: kept for ever.
+    #[arg(long, env = "WM_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u64).range(1..=36500))]
+    pub audit_retention_days: Option<u64>,
 }
 
 /// `--log-format`.
@@ -256,6 +269,33 @@ pub enum Command {
     Restore {
         /// The backup file.
         file: std::path::PathBuf,
+    },
+    /// The audit log's tamper evidence: `keygen`, `verify`.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `wmill-server audit …`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Makes a new Ed25519 signing key for `--audit-signing-key` and prints its public key.
+    Keygen {
+        /// Where to write it (a new file, owner-only; never over an existing one).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Checks the audit log in the database (`--data-dir`, `--database-url`; offline: the
+    /// server may be stopped) and names the first entry that was modified, deleted, inserted
+    /// or reordered; exit status 0 only when the log is intact.
+    Verify {
+        /// The trusted public key (64 hexadecimal digits, as printed by `audit keygen`):
+        /// checkpoints must be signed with it. Without it, signatures are not checked, and
+        /// a chain re-hashed by someone with write access would not be detected.
+        #[arg(long, env = "WM_AUDIT_PUBLIC_KEY")]
+        public_key: Option<String>,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

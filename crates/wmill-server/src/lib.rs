@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod audit_chain;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -143,13 +144,88 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Runs the operation named by a subcommand (`migrate`, `backup`, `restore`), or else starts
-/// the server and serves until SIGTERM or SIGINT.
+/// `wmill-server audit …`: keygen, or an offline verification (an error when the log is
+/// not intact, so that the exit status says it).
+pub async fn audit_command(cmd: &config::AuditCommand, cli: &Cli) -> Result<(), String> {
+    match cmd {
+        config::AuditCommand::Keygen { out } => {
+            let public = audit_chain::generate_key_file(out)?;
+            println!("{}", audit_chain::to_hex(public.as_bytes()));
+            eprintln!(
+                "wrote the audit signing key to {} (owner-only). Start the server with \
+                 --audit-signing-key {}; the line above is its public key, for \
+                 'wmill-server audit verify --public-key' (keep a copy apart from the database)",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        config::AuditCommand::Verify { public_key, json } => {
+            let (data_dir, database_url) = (&cli.data_dir, &cli.database_url);
+            let key = public_key
+                .as_deref()
+                .map(audit_chain::parse_public_key)
+                .transpose()
+                .map_err(|e| format!("--public-key: {e}"))?;
+            let url = database_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+            let target = DbTarget::parse(&url).map_err(|e| format!("--database-url: {e}"))?;
+            if let DbTarget::Sqlite(p) = &target
+                && !data_dir.join(p).is_file()
+            {
+                return Err(format!("no database at {}", data_dir.join(p).display()));
+            }
+            let db = DbOptions {
+                url,
+                max_connections: 2,
+                statement_timeout: Duration::from_secs(600),
+                acquire_timeout: Duration::from_secs(30),
+            };
+            let store = SqlStore::connect_as_is(&db, data_dir).await?;
+            let report = store::AuditChainStore::verify_audit_chain(&store, key)
+                .await
+                .map_err(|e| {
+                    format!("cannot read the audit chain ({e}); a database the server has not migrated to version 8 has none")
+                });
+            store.close().await;
+            let report = report?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", report.describe());
+            }
+            if report.intact() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the audit log is not intact: {}",
+                    report.first().map(ToString::to_string).unwrap_or_default()
+                ))
+            }
+        }
+    }
+}
+
+/// Runs the operation named by a subcommand (`migrate`, `backup`, `restore`, `audit …`), or
+/// else starts the server and serves until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(config::Command::Audit(cmd)) = &cli.command {
+        return audit_command(cmd, &cli).await;
+    }
     if let Some(command) = &cli.command {
         return ops::run(command, &cli).await;
     }
     let settings = Settings::from_cli(&cli);
+    // Before anything is opened: a key that cannot be read stops the start.
+    let audit_key = cli
+        .audit_signing_key
+        .as_deref()
+        .map(audit_chain::load_key_file)
+        .transpose()?;
     settings.argon2.validate()?;
     let providers = oidc::Providers::new(cli.oidc.clone())?;
     let url = cli
@@ -198,9 +274,18 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         shutdown_grace: Duration::from_secs(30),
     };
     let svc = Arc::new(
-        Service::new(store.clone(), Arc::new(SystemClock), settings).with_oidc(providers.clone()),
+        Service::new(store.clone(), Arc::new(SystemClock), settings)
+            .with_oidc(providers.clone())
+            .with_audit_key(audit_key)
+            .with_audit_retention(
+                cli.audit_retention_days
+                    .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            ),
     );
     bootstrap(&svc, &cli).await?;
+    if let Some(k) = svc.audit_public_key().public_key {
+        tracing::info!("signing audit checkpoints with public key {k}");
+    }
     // Never fatal: a provider that cannot be reached yet is retried in the background.
     providers.discover_all().await;
 
@@ -218,6 +303,25 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     tracing::warn!("cannot forget old failed logins: {e}");
                 }
                 svc.report_refused_logins();
+            }
+        })
+    };
+
+    let checkpoints = {
+        let svc = svc.clone();
+        let every = Duration::from_secs(cli.audit_checkpoint_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match svc.prune_audit().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("removed {n} audit entries past their retention"),
+                    Err(e) => tracing::warn!("cannot remove old audit entries: {e}"),
+                }
+                if let Err(e) = svc.checkpoint_audit().await {
+                    tracing::warn!("cannot sign an audit checkpoint: {e}");
+                }
             }
         })
     };
@@ -243,6 +347,16 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     background.abort();
     if let Some(m) = metrics_server {
         m.abort();
+    }
+    checkpoints.abort();
+    // The head as the server leaves it, signed: a tail cut while it is stopped shows.
+    match svc.checkpoint_audit().await {
+        Ok(Some(cp)) => tracing::info!(
+            "signed an audit checkpoint up to entry {}",
+            cp.chain.head_id
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot sign an audit checkpoint: {e}"),
     }
     if let Err(e) = svc.flush_last_used().await {
         tracing::warn!("cannot record token use: {e}");

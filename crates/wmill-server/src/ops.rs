@@ -22,6 +22,7 @@ pub async fn run(command: &Command, cli: &Cli) -> Result<(), String> {
         Command::Migrate { to, dry_run } => migrate(&from, to, &cli.data_dir, *dry_run).await,
         Command::Backup { file } => backup(&from, &cli.data_dir, file).await,
         Command::Restore { file } => restore(&from, &cli.data_dir, file).await,
+        Command::Audit(cmd) => crate::audit_command(cmd, cli).await,
     }
 }
 

@@ -23,8 +23,9 @@ use crate::domain::{
 use crate::store::MAX_FILTER_LIST;
 
 /// Operations anyone may call.
-const PUBLIC: [(&str, &str); 8] = [
+const PUBLIC: [(&str, &str); 9] = [
     ("get", "/api/version"),
+    ("get", "/api/audit/public_key"),
     ("get", "/api/health/status"),
     ("get", "/api/health/live"),
     ("get", "/api/health/ready"),
@@ -38,9 +39,10 @@ const PUBLIC: [(&str, &str); 8] = [
 const ANY_TOKEN: [(&str, &str); 2] = [("get", "/api/auth/logout"), ("post", "/api/auth/logout")];
 
 /// Operations that cannot fail.
-const INFALLIBLE: [(&str, &str); 5] = [
+const INFALLIBLE: [(&str, &str); 6] = [
     ("get", "/api/version"),
     ("get", "/api/health/live"),
+    ("get", "/api/audit/public_key"),
     ("get", "/api/openapi.json"),
     ("get", "/api/auth/is_password_login_disabled"),
     ("get", "/api/auth/is_smtp_configured"),

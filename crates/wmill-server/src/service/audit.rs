@@ -3,7 +3,7 @@
 
 use wmill_api::{ActionKind, AuditLog, AuditQuery};
 
-use super::{Member, Service, paginate};
+use super::{Caller, Member, Service, paginate};
 use crate::clock::{Micros, to_ts};
 use crate::domain::quote;
 use crate::error::{Error, Result};
@@ -205,5 +205,142 @@ impl Service {
             return Err(not_found());
         }
         wire(row)
+    }
+}
+
+/// The public key audit checkpoints are signed with.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AuditPublicKey {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// 64 hexadecimal digits; `null` when the server signs nothing (no
+    /// `--audit-signing-key`).
+    pub public_key: Option<String>,
+}
+
+impl Service {
+    /// The public key of `--audit-signing-key`, if any.
+    pub fn audit_public_key(&self) -> AuditPublicKey {
+        AuditPublicKey {
+            algorithm: "ed25519".into(),
+            public_key: self
+                .audit_key
+                .as_ref()
+                .map(|k| crate::audit_chain::to_hex(k.verifying_key().as_bytes())),
+        }
+    }
+
+    /// Signs the chain's head now, if a key is configured and the chain moved since this
+    /// key's last checkpoint.
+    pub async fn checkpoint_audit(&self) -> Result<Option<crate::audit_chain::Checkpoint>> {
+        let Some(key) = &self.audit_key else {
+            return Ok(None);
+        };
+        Ok(self.store.write_audit_checkpoint(key, self.now()).await?)
+    }
+
+    /// Removes the audit entries older than the retention period, in batches, from the
+    /// start of the chain, then signs the new base (with a key): how many were removed.
+    pub async fn prune_audit(&self) -> Result<u64> {
+        let Some(keep) = self.audit_retention else {
+            return Ok(0);
+        };
+        let before = self.now() - keep.as_micros() as i64;
+        let mut total = 0;
+        loop {
+            let n = self.store.prune_audit(before, 10_000).await?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        if total > 0 {
+            self.checkpoint_audit().await?;
+        }
+        Ok(total)
+    }
+
+    /// Verifies the whole chain, signatures with this server's key (superadmin, with a token
+    /// not pinned to a workspace).
+    pub async fn verify_audit(&self, c: &Caller) -> Result<crate::audit_chain::Report> {
+        c.require_superadmin()?;
+        if let Some(ws) = &c.pinned {
+            return Err(Error::PermissionDenied(format!(
+                "this token is limited to workspace {ws}: verifying the whole audit log needs a token that is not"
+            )));
+        }
+        let key = self.audit_key.as_ref().map(|k| k.verifying_key());
+        Ok(self.store.verify_audit_chain(key).await?)
+    }
+}
+
+/// What an export streams: whose entries, from where, and until when it waits for new ones.
+#[derive(Debug, Clone)]
+pub struct AuditExport {
+    /// `None`: every workspace.
+    pub workspace: Option<String>,
+    /// Entries with ids above this one.
+    pub since_id: i64,
+    /// With `follow`, how long the connection waits for new entries.
+    pub follow_for: Option<std::time::Duration>,
+}
+
+/// Longest `follow_secs`: a client reconnects from the last id it saw.
+pub const MAX_FOLLOW_SECS: i64 = 3600;
+
+/// Entries read per statement of an export.
+pub const EXPORT_BATCH: i64 = 1000;
+
+impl Service {
+    /// Checks and reads an export request: a workspace's entries for its admins, every
+    /// workspace's (`all_workspaces`) for a superadmin whose token is not pinned.
+    pub async fn audit_export(
+        &self,
+        m: &Member,
+        since_id: &Option<String>,
+        all_workspaces: &Option<String>,
+        follow: &Option<String>,
+        follow_secs: &Option<String>,
+    ) -> Result<AuditExport> {
+        self.operator_may(m, super::OperatorView::AuditLogs).await?;
+        let all = flag("all_workspaces", all_workspaces)?;
+        if all && !m.caller.super_admin {
+            return Err(Error::PermissionDenied(
+                "all_workspaces requires a superadmin".into(),
+            ));
+        }
+        if all && let Some(ws) = &m.caller.pinned {
+            return Err(Error::PermissionDenied(format!(
+                "this token is limited to workspace {ws}: all_workspaces needs a token that is not"
+            )));
+        }
+        if !m.is_admin {
+            return Err(Error::PermissionDenied(
+                "exporting the audit log requires a workspace admin".into(),
+            ));
+        }
+        let since_id = number("since_id", since_id)?.unwrap_or(0);
+        let follow = flag("follow", follow)?;
+        let secs = number("follow_secs", follow_secs)?.unwrap_or(30);
+        if !(1..=MAX_FOLLOW_SECS).contains(&secs) {
+            return Err(Error::BadRequest(format!(
+                "follow_secs must be between 1 and {MAX_FOLLOW_SECS}, not {secs}"
+            )));
+        }
+        Ok(AuditExport {
+            workspace: (!all).then(|| m.workspace.to_string()),
+            since_id,
+            follow_for: follow.then(|| std::time::Duration::from_secs(secs as u64)),
+        })
+    }
+
+    /// The next page of an export: entries after `after`, in id order.
+    pub async fn audit_export_page(&self, e: &AuditExport, after: i64) -> Result<Vec<AuditLog>> {
+        self.store
+            .audit_after(e.workspace.as_deref(), after, EXPORT_BATCH)
+            .await?
+            .into_iter()
+            .map(wire)
+            .collect()
     }
 }

@@ -2,7 +2,7 @@
 //! service method; each method checks permissions first, then makes one store call (one
 //! transaction, audit entry included).
 
-mod audit;
+pub mod audit;
 mod auth;
 mod groups;
 mod instance;
@@ -45,6 +45,10 @@ pub struct Service {
     last_used: Mutex<HashMap<String, Micros>>,
     /// The single sign-on providers configured (none by default).
     oidc: crate::oidc::Providers,
+    /// The key that signs audit checkpoints (`--audit-signing-key`).
+    audit_key: Option<Arc<ed25519_dalek::SigningKey>>,
+    /// How long audit entries are kept (`--audit-retention-days`); `None`: for ever.
+    audit_retention: Option<std::time::Duration>,
 }
 
 /// A caller authenticated by a token.
@@ -194,7 +198,21 @@ impl Service {
             settings,
             last_used: Mutex::new(HashMap::new()),
             oidc: crate::oidc::Providers::default(),
+            audit_key: None,
+            audit_retention: None,
         }
+    }
+
+    /// The same service removing audit entries older than `keep` (see `prune_audit`).
+    pub fn with_audit_retention(mut self, keep: Option<std::time::Duration>) -> Service {
+        self.audit_retention = keep;
+        self
+    }
+
+    /// The same service signing audit checkpoints with this key.
+    pub fn with_audit_key(mut self, key: Option<ed25519_dalek::SigningKey>) -> Service {
+        self.audit_key = key.map(Arc::new);
+        self
     }
 
     /// The same service with these single sign-on providers.

@@ -53,6 +53,7 @@ pub trait Store:
     + GroupStore
     + InstanceGroupStore
     + AuditStore
+    + AuditChainStore
     + SsoStore
     + ScimStore
     + Send
@@ -69,6 +70,7 @@ impl<T> Store for T where
         + GroupStore
         + InstanceGroupStore
         + AuditStore
+        + AuditChainStore
         + SsoStore
         + ScimStore
         + Send
@@ -149,6 +151,36 @@ pub trait AuditStore {
     /// Entries matching `f` (its `before_id`, `offset` and `limit` aside) counted per UTC
     /// day and action kind: (days since the epoch, stored action kind, count).
     async fn audit_activity(&self, f: AuditFilter) -> StoreResult<Vec<(i64, String, i64)>>;
+}
+
+/// The audit log's hash chain and its signed checkpoints (see [`crate::audit_chain`]).
+#[async_trait]
+pub trait AuditChainStore {
+    /// Reads the whole log in id order and checks it against the chain's head and its
+    /// checkpoints (their signatures too, with `key`).
+    async fn verify_audit_chain(
+        &self,
+        key: Option<ed25519_dalek::VerifyingKey>,
+    ) -> StoreResult<crate::audit_chain::Report>;
+    /// Signs the chain's base and head at `now` and stores the checkpoint, unless the last
+    /// checkpoint of this key already says the same (`None`).
+    async fn write_audit_checkpoint(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        now: Micros,
+    ) -> StoreResult<Option<crate::audit_chain::Checkpoint>>;
+    /// Removes, from the start of the chain, at most `limit` entries older than `before`
+    /// (stopping at the first newer one), and moves the chain's base to the last one
+    /// removed, in one transaction: how many were removed.
+    async fn prune_audit(&self, before: Micros, limit: i64) -> StoreResult<u64>;
+    /// At most `limit` entries with ids above `after`, in id order, of workspace `ws` (or
+    /// of every workspace): a page of an export.
+    async fn audit_after(
+        &self,
+        ws: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>>;
 }
 
 // ---------------------------------------------------------------------------------------

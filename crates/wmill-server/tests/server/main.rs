@@ -9,6 +9,7 @@ mod support;
 mod common;
 
 mod audit;
+mod audit_chain;
 mod auth;
 mod bad_input;
 mod concurrency;

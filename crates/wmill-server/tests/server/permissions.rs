@@ -429,6 +429,13 @@ pub(crate) fn rows() -> Vec<Row> {
             [200; 3],
             |_, _| simple("GET", "/api/w/ws/audit/list", None),
         ),
+        r(
+            "GET",
+            "/api/w/{workspace}/audit/export",
+            Authed,
+            [403, 200, 200],
+            |_, _| simple("GET", "/api/w/ws/audit/export", None),
+        ),
         // Entry 1 is the bootstrap's, by `system`: outside a plain member's view.
         r(
             "GET",
@@ -907,6 +914,16 @@ pub(crate) fn rows() -> Vec<Row> {
         r("GET", "/api/version", Public, [200; 3], |_, _| {
             simple("GET", "/api/version", None)
         }),
+        r("GET", "/api/audit/public_key", Public, [200; 3], |_, _| {
+            simple("GET", "/api/audit/public_key", None)
+        }),
+        r(
+            "GET",
+            "/api/audit/verify",
+            Authed,
+            [401, 401, 200],
+            |_, _| simple("GET", "/api/audit/verify", None),
+        ),
         r("GET", "/api/health/status", Public, [200; 3], |_, _| {
             simple("GET", "/api/health/status", None)
         }),

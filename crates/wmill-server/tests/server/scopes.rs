@@ -53,6 +53,7 @@ fn every_operation_declares_what_it_needs() {
     let doc = wmill_server::http::openapi_doc(&wmill_server::config::Settings::for_tests());
     let public: BTreeSet<&str> = [
         "GET /api/version",
+        "GET /api/audit/public_key",
         "GET /api/health/status",
         "GET /api/health/live",
         "GET /api/health/ready",

@@ -104,25 +104,11 @@ macro_rules! locking {
     };
 }
 
-/// Inserts an audit entry inside the transaction `$tx`.
+/// Appends an audit entry to the chain inside the transaction `$tx` (see `chain.rs`).
 macro_rules! insert_audit {
     ($tx:ident, $a:expr) => {{
         let a: &NewAudit = &$a;
-        sqlx::query(
-            "INSERT INTO audit (workspace_id, timestamp, username, email, operation, action_kind, \
-             resource, parameters, impersonator) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.workspace_id)
-        .bind(a.timestamp)
-        .bind(&a.username)
-        .bind(&a.email)
-        .bind(a.operation)
-        .bind(a.action_kind.as_str())
-        .bind(&a.resource)
-        .bind(a.parameters.as_ref().map(|p| p.to_string()))
-        .bind(&a.impersonator)
-        .execute(&mut *$tx)
-        .await?;
+        crate::store::sql::chain::AppendAudit::append_audit(&mut *$tx, a).await?;
     }};
 }
 
@@ -304,6 +290,7 @@ macro_rules! is_last_superadmin {
 mod accounts;
 mod audit;
 mod auth;
+mod chain;
 mod groups;
 #[macro_use]
 mod instance_groups;
@@ -512,6 +499,7 @@ fn migrator(postgres: bool) -> Migrator {
             5 "0005_instance_groups_and_workspace_settings",
             6 "0006_single_sign_on",
             7 "0007_scim",
+            8 "0008_audit_chain",
         )
     } else {
         migrations!("sqlite":
@@ -522,6 +510,7 @@ fn migrator(postgres: bool) -> Migrator {
             5 "0005_instance_groups_and_workspace_settings",
             6 "0006_single_sign_on",
             7 "0007_scim",
+            8 "0008_audit_chain",
         )
     })
 }
@@ -535,6 +524,16 @@ impl SqlStore {
     /// Connects to the database named by `opts.url` and applies pending migrations.
     /// A relative SQLite path is taken relative to `data_dir`.
     pub async fn connect(opts: &DbOptions, data_dir: &Path) -> Result<SqlStore, String> {
+        Self::open(opts, data_dir, true).await
+    }
+
+    /// Connects without migrating nor chaining anything: for tools that only read
+    /// (`wmill-server audit verify`), which must not change what they check.
+    pub async fn connect_as_is(opts: &DbOptions, data_dir: &Path) -> Result<SqlStore, String> {
+        Self::open(opts, data_dir, false).await
+    }
+
+    async fn open(opts: &DbOptions, data_dir: &Path, migrate: bool) -> Result<SqlStore, String> {
         let mut store = match DbTarget::parse(&opts.url)? {
             DbTarget::Postgres(url) => {
                 let mut pg = PgConnectOptions::from_str(&url)
@@ -612,6 +611,19 @@ impl SqlStore {
                             Ok(true)
                         })
                     })
+                    // A connection opened for an acquire is not passed to `before_acquire`:
+                    // its first read gets its deadline here.
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            let deadline = Instant::now() + limit;
+                            conn.lock_handle()
+                                .await?
+                                .set_progress_handler(PROGRESS_STEPS, move || {
+                                    Instant::now() < deadline
+                                });
+                            Ok(())
+                        })
+                    })
                     .connect_with(base.read_only(true))
                     .await
                     .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
@@ -623,10 +635,17 @@ impl SqlStore {
                 }
             }
         };
+        if !migrate {
+            return Ok(store);
+        }
         store.schema = store
             .migrate()
             .await
             .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        store
+            .seal_if_new()
+            .await
+            .map_err(|e| format!("cannot chain the audit log: {e}"))?;
         Ok(store)
     }
 
