@@ -180,6 +180,12 @@ async fn top_up_audit(db: &Path, total: i64) {
     .execute(&mut c)
     .await
     .unwrap();
+    // Rows written behind the server's back: its next start chains them (as it chains a
+    // log from before the chain existed).
+    sqlx::query("UPDATE audit_chain SET sealed = FALSE WHERE id = 1")
+        .execute(&mut c)
+        .await
+        .unwrap();
 }
 
 /// What the populated database handed out: passwords by email, and tokens by kind.
@@ -187,6 +193,8 @@ struct Populated {
     passwords: Vec<(String, String)>,
     tokens: Vec<(String, String)>,
     groups: String,
+    /// The public key of the audit signing key the server signed checkpoints with.
+    audit_public_key: String,
 }
 
 /// Fills a SQLite server through its API: 1 000 users, a workspace with 100 groups (members
@@ -196,7 +204,14 @@ struct Populated {
 /// then, stopped, a pending single sign-on, a throttled email and audit entries up to
 /// 10 000.
 fn populate(data: &Path) -> Populated {
-    let p = start(data, "populate", &env());
+    let key = data.with_file_name("audit.key");
+    let key_path = key.to_str().unwrap();
+    let (ok, audit_public_key, err) = op(&["audit", "keygen", "--out", key_path], &[]);
+    assert!(ok, "{err}");
+    let audit_public_key = audit_public_key.trim().to_string();
+    let mut env = env();
+    env.push(("WM_AUDIT_SIGNING_KEY", key_path));
+    let p = start(data, "populate", &env);
     let admin = p.login(ADMIN, ADMIN_PW);
     let call = |method: &str, path: &str, body: Option<Value>| {
         let (s, b) = p.call(method, path, Some(&admin), body);
@@ -342,7 +357,10 @@ fn populate(data: &Path) -> Populated {
     let groups = call("GET", "/api/w/ops/groups/list", None);
     p.stop();
 
+    // Audit entries up to 10 000, chained and signed by the server as it starts and stops.
     let db = data.join("wmill.db");
+    rt().block_on(top_up_audit(&db, 10_000));
+    start(data, "populate-seal", &env).stop();
     rt().block_on(async {
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
             .await
@@ -362,12 +380,12 @@ fn populate(data: &Path) -> Populated {
         .await
         .unwrap();
         c.close().await.unwrap();
-        top_up_audit(&db, 10_000).await;
     });
     Populated {
         passwords,
         tokens,
         groups,
+        audit_public_key,
     }
 }
 
@@ -534,6 +552,16 @@ fn sqlite_to_postgres_and_back_keeps_everything() {
     );
     assert!(ok, "{back}\n{err}");
     assert_eq!(report(&there), report(&back));
+
+    // The audit chain and its signed checkpoints verify on both copies, with the key's
+    // public half: the copy is the log, not a rewrite of it.
+    for url in [pg.url.as_str(), "sqlite:back.db"] {
+        let (ok, out, err) = op(
+            &["audit", "verify", "--data-dir", d, "--database-url", url],
+            &[("WM_AUDIT_PUBLIC_KEY", &populated.audit_public_key)],
+        );
+        assert!(ok, "{url}: {out}\n{err}");
+    }
 
     // A second migration into the now full database is refused.
     let (ok, _, err) = op(&["migrate", "--data-dir", d], &[("WM_MIGRATE_TO", &pg.url)]);
