@@ -529,6 +529,41 @@ pub(crate) fn rows() -> Vec<Row> {
         }),
         r(
             "POST",
+            "/api/scim_tokens/create",
+            Authed,
+            [401, 401, 201],
+            |n, _| Cell {
+                prep: vec![],
+                req: (
+                    "POST",
+                    "/api/scim_tokens/create".into(),
+                    Some(json!({"label": format!("idp{n}")})),
+                ),
+            },
+        ),
+        r(
+            "GET",
+            "/api/scim_tokens/list",
+            Authed,
+            [401, 401, 200],
+            |_, _| simple("GET", "/api/scim_tokens/list", None),
+        ),
+        r(
+            "DELETE",
+            "/api/scim_tokens/delete/{label}",
+            Authed,
+            [401, 401, 200],
+            |n, _| Cell {
+                prep: vec![(
+                    "POST",
+                    "/api/scim_tokens/create".into(),
+                    Some(json!({"label": format!("idp{n}")})),
+                )],
+                req: ("DELETE", format!("/api/scim_tokens/delete/idp{n}"), None),
+            },
+        ),
+        r(
+            "POST",
             "/api/groups/create",
             Authed,
             [401, 401, 200],
