@@ -30,7 +30,7 @@ pub struct Options {
     /// Measure SQLite only.
     #[arg(long)]
     pub no_postgres: bool,
-    /// Items to run, e.g. `1,2` [default: all eight]. Into the default folder, a partial run
+    /// Items to run, e.g. `1,2` [default: all nine]. Into the default folder, a partial run
     /// replaces those items' results in `docs/bench/results.json` and keeps the others.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u8>,
@@ -91,6 +91,11 @@ pub struct Profile {
     pub scim_users: usize,
     #[serde(default)]
     pub scim_groups: usize,
+    /// Moving to PostgreSQL: accounts and audit entries in the SQLite source.
+    #[serde(default)]
+    pub migrate_users: usize,
+    #[serde(default)]
+    pub migrate_audit: usize,
 }
 
 impl Profile {
@@ -123,6 +128,8 @@ impl Profile {
                 pages_requests: 5,
                 scim_users: 50,
                 scim_groups: 5,
+                migrate_users: 200,
+                migrate_audit: 2_000,
             }
         } else {
             Profile {
@@ -152,6 +159,8 @@ impl Profile {
                 pages_requests: 200,
                 scim_users: 10_000,
                 scim_groups: 500,
+                migrate_users: 100_000,
+                migrate_audit: 1_000_000,
             }
         }
     }
@@ -316,6 +325,8 @@ pub struct Results {
     pub pages: Vec<items::pages::PagesResult>,
     #[serde(default)]
     pub scim: Vec<items::scim::ScimResult>,
+    #[serde(default)]
+    pub migrate: Vec<items::migrate::MigrateResult>,
     /// Items measured again later by partial runs (`--only`), merged into this report.
     #[serde(default)]
     pub reruns: Vec<Rerun>,
@@ -452,6 +463,7 @@ pub fn all(opts: Options) -> Result<()> {
         memory: vec![],
         pages: vec![],
         scim: vec![],
+        migrate: vec![],
         reruns: vec![],
     };
 
@@ -480,6 +492,9 @@ pub fn all(opts: Options) -> Result<()> {
             if wants(4) {
                 results.audit.push(items::audit::run(&mut ctx, b)?);
             }
+        }
+        if wants(9) {
+            results.migrate.extend(items::migrate::run(&mut ctx)?);
         }
         Ok(())
     })();
@@ -554,6 +569,9 @@ fn merge(out: &Path, new: Results, only: &[u8]) -> Result<Results> {
     }
     if has(8) {
         old.scim = new.scim;
+    }
+    if has(9) {
+        old.migrate = new.migrate;
     }
     // The sizes of the items run now; the others' are the same constants.
     old.profile = new.profile;

@@ -1,9 +1,10 @@
-//! The six measurements of issue 6, the pages of issue 15 and the SCIM sync, one module
-//! each, and the setup they share.
+//! The six measurements of issue 6, the pages of issue 15, the SCIM sync and the move from
+//! SQLite to PostgreSQL, one module each, and the setup they share.
 
 pub mod audit;
 pub mod cli;
 pub mod memory;
+pub mod migrate;
 pub mod pages;
 pub mod scim;
 pub mod storm;
