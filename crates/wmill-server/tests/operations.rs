@@ -1321,12 +1321,8 @@ fn official_group_list(url: &str, token: &str, home: &Path) -> Value {
 /// database and from its PostgreSQL copy.
 #[test]
 #[cfg_attr(
-    not(wmill_pg),
-    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
-)]
-#[cfg_attr(
-    not(wmill_official_client),
-    ignore = "needs Windmill's official client: npm ci in .ci/official-client"
+    any(not(wmill_pg), not(wmill_official_client)),
+    ignore = "needs PostgreSQL (WMILL_TEST_POSTGRES_URL) and Windmill's official client (npm ci in .ci/official-client)"
 )]
 fn the_official_client_lists_the_same_groups_after_a_migration() {
     #[cfg(wmill_official_client)]
