@@ -175,11 +175,12 @@ impl Browser {
     fn keep(&mut self, res: &mut ureq::http::Response<ureq::Body>) -> Answer {
         for c in res.headers().get_all("set-cookie") {
             let c = c.to_str().unwrap_or_default();
-            let first = c.split(';').next().unwrap_or_default();
+            let mut parts = c.split(';');
+            let first = parts.next().unwrap_or_default();
             if let Some((k, v)) = first.split_once('=') {
-                let expired = c.to_ascii_lowercase().contains("max-age=0")
-                    || c.contains("1970")
-                    || v.is_empty();
+                // Only the attributes say expired: a random value may well contain "1970".
+                let attrs = parts.collect::<Vec<_>>().join(";").to_ascii_lowercase();
+                let expired = attrs.contains("max-age=0") || attrs.contains("1970") || v.is_empty();
                 if expired {
                     self.jar.remove(k.trim());
                 } else {
