@@ -230,10 +230,56 @@ fn export(
     }
 }
 
+/// Longest a streamed verification may last (about a billion entries at this machine's
+/// rate).
+const VERIFY_MAX_SECS: u64 = 6 * 3600;
+
 fn verify(ctx: &Ctx, client: &crate::client::Client) -> Result<()> {
-    let report: serde_json::Value = client
-        .get("/audit/verify", &[])
+    use std::io::{IsTerminal, Write};
+    // Streamed: the server reports how far it has read (shown on a terminal) and ends
+    // with the report.
+    let show = std::io::stderr().is_terminal() && !ctx.out.is_json();
+    let mut report = None;
+    let mut failed = None;
+    client
+        .get_lines(
+            "/audit/verify",
+            &[("stream", "true".to_owned())],
+            std::time::Duration::from_secs(VERIFY_MAX_SECS),
+            |line| {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).map_err(|_| crate::error::Error::Protocol {
+                        message: format!("unexpected line in the verification: {line}"),
+                    })?;
+                if let Some(n) = v["entries_read"].as_u64() {
+                    if show {
+                        eprint!("\r{n} entries read");
+                        let _ = std::io::stderr().flush();
+                    }
+                } else if let Some(e) = v["error"].as_str() {
+                    failed = Some(e.to_string());
+                } else if !v["report"].is_null() {
+                    report = Some(v["report"].clone());
+                } else if v.get("intact").is_some() {
+                    // A server that does not stream answers the report alone.
+                    report = Some(v);
+                }
+                Ok(())
+            },
+        )
         .map_err(|e| e.hint_on(401, "verifying the audit log needs a superadmin's token"))?;
+    if show {
+        eprint!("\r\x1b[K");
+    }
+    if let Some(e) = failed {
+        return Err(crate::error::Error::Failed {
+            message: format!("the server could not finish the verification: {e}"),
+            hint: None,
+        });
+    }
+    let report = report.ok_or_else(|| crate::error::Error::Protocol {
+        message: "the verification ended without its report (connection cut?)".into(),
+    })?;
     let intact = report["intact"].as_bool() == Some(true);
     if ctx.out.is_json() {
         println!(

@@ -361,8 +361,15 @@ impl Report {
     }
 }
 
+/// Told how many entries a verification has read, every [`PROGRESS_EVERY`].
+pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Entries between two calls of a [`Progress`].
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
 /// Checks entries fed in id order against the chain's state and its checkpoints.
 pub struct Verifier {
+    progress: Option<Progress>,
     state: ChainState,
     /// Checkpoints (id, created_at order) by the entry they end at: the hashes that entry
     /// must have.
@@ -438,12 +445,19 @@ impl Verifier {
             });
         }
         Verifier {
+            progress: None,
             prev: state.base_hash,
             last_id: state.base_id,
             state,
             expected,
             report,
         }
+    }
+
+    /// Calls `progress` with the entries read so far, every [`PROGRESS_EVERY`].
+    pub fn with_progress(mut self, progress: Option<Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     fn problem(&mut self, p: Problem) {
@@ -457,54 +471,70 @@ impl Verifier {
 
     /// The next entry, in id order, with its stored hash (borrowed from a row as read).
     pub fn feed_parts(&mut self, e: &EntryRef<'_>, hash: Option<&[u8]>) {
+        self.feed_checked(e.id, Some(e), hash);
+    }
+
+    /// The next entry, in id order, when a field of it could not be read as the type it
+    /// is written with (SQLite keeps whatever type a direct write gives a value): it was
+    /// not written by the server, so it does not match its hash.
+    pub fn feed_unreadable(&mut self, id: i64, hash: Option<&[u8]>) {
+        self.feed_checked(id, None, hash);
+    }
+
+    fn feed_checked(&mut self, id: i64, e: Option<&EntryRef<'_>>, hash: Option<&[u8]>) {
         self.report.entries += 1;
+        if self.report.entries.is_multiple_of(PROGRESS_EVERY)
+            && let Some(p) = &self.progress
+        {
+            p(self.report.entries);
+        }
         let Some(stored) = hash else {
-            self.problem(Problem::Inserted { id: e.id });
+            self.problem(Problem::Inserted { id });
             return;
         };
-        if e.id <= self.state.base_id {
-            self.problem(Problem::Inserted { id: e.id });
+        if id <= self.state.base_id {
+            self.problem(Problem::Inserted { id });
             return;
         }
-        let computed = entry_hash(&self.prev, e);
-        if computed.as_slice() != stored {
-            if e.id > self.last_id + 1 {
+        let computed = e.map(|e| entry_hash(&self.prev, e));
+        if computed.is_none_or(|c| c.as_slice() != stored) {
+            if id > self.last_id + 1 {
                 self.problem(Problem::Deleted {
                     from: self.last_id + 1,
-                    to: e.id - 1,
+                    to: id - 1,
                 });
-            } else if e.id > self.state.head_id {
-                self.problem(Problem::Inserted { id: e.id });
+            } else if id > self.state.head_id {
+                self.problem(Problem::Inserted { id });
             } else {
                 // Consistent with some predecessor but not this one: it moved, or what
                 // came before it did. Otherwise its own content changed.
-                self.problem(Problem::Modified { id: e.id });
+                self.problem(Problem::Modified { id });
             }
         }
         // A gap whose next entry links to the entry before it is no damage: ids the
         // entries never had (a log from before the chain, whose ids skipped rolled-back
         // inserts, was chained as it was).
         // Continue from the stored hash: later, independent damage is reported too.
-        self.prev = <Hash>::try_from(stored).unwrap_or(computed);
-        self.last_id = e.id;
-        if let Some(cps) = self.expected.remove(&e.id) {
+        self.prev = <Hash>::try_from(stored).unwrap_or(computed.unwrap_or(GENESIS));
+        self.last_id = id;
+        if let Some(cps) = self.expected.remove(&id) {
             for (cp, h) in cps {
                 if h != self.prev {
-                    self.problem(Problem::CheckpointMismatch {
-                        checkpoint: cp,
-                        id: e.id,
-                    });
+                    self.problem(Problem::CheckpointMismatch { checkpoint: cp, id });
                 }
             }
         }
         // Checkpoints whose entry was skipped (deleted).
-        while let Some((&id, _)) = self.expected.first_key_value() {
-            if id >= e.id {
+        while let Some((&skipped, _)) = self.expected.first_key_value() {
+            if skipped >= id {
                 break;
             }
-            if let Some(cps) = self.expected.remove(&id) {
+            if let Some(cps) = self.expected.remove(&skipped) {
                 for (cp, _) in cps {
-                    self.problem(Problem::CheckpointMismatch { checkpoint: cp, id });
+                    self.problem(Problem::CheckpointMismatch {
+                        checkpoint: cp,
+                        id: skipped,
+                    });
                 }
             }
         }

@@ -29,17 +29,75 @@ async fn audit_public_key(State(s): State<AppState>) -> axum::Json<AuditPublicKe
     axum::Json(s.svc.audit_public_key())
 }
 
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VerifyQuery {
+    /// `true`: NDJSON, a `{"entries_read": N}` line as the verification goes, then
+    /// `{"report": Report}` (or `{"error": "…"}`) last.
+    #[param(value_type = Option<bool>)]
+    #[serde(default)]
+    stream: Option<String>,
+}
+
 /// Verifies the whole audit log against its hash chain and signed checkpoints (superadmin):
-/// the report names the first entry modified, deleted, inserted or reordered.
+/// the report names the first entry modified, deleted, inserted or reordered. With
+/// `stream=true` the answer streams progress as it goes, so a long verification shows it
+/// is alive (and no proxy cuts an idle connection).
 #[utoipa::path(get, path = "/api/audit/verify", tag = "audit", security(("bearer" = ["audit:admin"])),
-    responses((status = 200, body = crate::audit_chain::Report),
+    params(VerifyQuery),
+    responses((status = 200, description = "The report; with stream=true, NDJSON progress lines and the report last",
+            content((crate::audit_chain::Report = "application/json"), (String = "application/x-ndjson"))),
+        (status = 400, description = "Bad parameter", body = String, content_type = "text/plain"),
         (status = 401, description = "Not a superadmin", body = String, content_type = "text/plain"),
         (status = 403, description = "A token pinned to a workspace", body = String, content_type = "text/plain")))]
 async fn verify_audit(
     State(s): State<AppState>,
     Authed(c): Authed,
-) -> Result<axum::Json<crate::audit_chain::Report>> {
-    Ok(axum::Json(s.svc.verify_audit(&c).await?))
+    Query(q): Query<VerifyQuery>,
+) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let stream = match q.stream.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(crate::error::Error::BadRequest(format!(
+                "stream must be true or false, not {v:?}"
+            )));
+        }
+    };
+    if !stream {
+        return Ok(axum::Json(s.svc.verify_audit(&c).await?).into_response());
+    }
+    s.svc.may_verify_audit(&c)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let svc = s.svc.clone();
+    tokio::spawn(async move {
+        let read = tx.clone();
+        let progress: crate::audit_chain::Progress = std::sync::Arc::new(move |n| {
+            let _ = read.send(serde_json::json!({ "entries_read": n }));
+        });
+        let last = match svc.verify_audit_checked(Some(progress)).await {
+            Ok(report) => serde_json::json!({ "report": report }),
+            Err(e) => {
+                tracing::warn!("audit verification stopped: {e}");
+                serde_json::json!({ "error": e.to_string() })
+            }
+        };
+        let _ = tx.send(last);
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let mut line = v.to_string();
+        line.push('\n');
+        Some((
+            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(line)),
+            rx,
+        ))
+    });
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(axum::body::Body::from_stream(lines))
+        .map_err(|e| crate::error::Error::internal(e.to_string()))
 }
 
 /// Entries newest first; non-admins see only their own.

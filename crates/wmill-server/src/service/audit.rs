@@ -263,14 +263,29 @@ impl Service {
     /// Verifies the whole chain, signatures with this server's key (superadmin, with a token
     /// not pinned to a workspace).
     pub async fn verify_audit(&self, c: &Caller) -> Result<crate::audit_chain::Report> {
+        self.may_verify_audit(c)?;
+        self.verify_audit_checked(None).await
+    }
+
+    /// Whether `c` may verify the whole log (superadmin, token not pinned to a workspace).
+    pub fn may_verify_audit(&self, c: &Caller) -> Result<()> {
         c.require_superadmin()?;
         if let Some(ws) = &c.pinned {
             return Err(Error::PermissionDenied(format!(
                 "this token is limited to workspace {ws}: verifying the whole audit log needs a token that is not"
             )));
         }
+        Ok(())
+    }
+
+    /// Verifies the chain for a caller [`Self::may_verify_audit`] let through, telling
+    /// `progress` how far it has read.
+    pub async fn verify_audit_checked(
+        &self,
+        progress: Option<crate::audit_chain::Progress>,
+    ) -> Result<crate::audit_chain::Report> {
         let key = self.audit_key.as_ref().map(|k| k.verifying_key());
-        Ok(self.store.verify_audit_chain(key).await?)
+        Ok(self.store.verify_audit_chain_with(key, progress).await?)
     }
 }
 

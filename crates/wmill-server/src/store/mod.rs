@@ -161,6 +161,15 @@ pub trait AuditChainStore {
     async fn verify_audit_chain(
         &self,
         key: Option<ed25519_dalek::VerifyingKey>,
+    ) -> StoreResult<crate::audit_chain::Report> {
+        self.verify_audit_chain_with(key, None).await
+    }
+
+    /// [`Self::verify_audit_chain`], telling `progress` how far it has read.
+    async fn verify_audit_chain_with(
+        &self,
+        key: Option<ed25519_dalek::VerifyingKey>,
+        progress: Option<crate::audit_chain::Progress>,
     ) -> StoreResult<crate::audit_chain::Report>;
     /// Signs the chain's base and head at `now` and stores the checkpoint, unless the last
     /// checkpoint of this key already says the same (`None`).

@@ -171,6 +171,35 @@ db_test!(
 );
 
 db_test!(
+    async fn a_field_retyped_behind_the_servers_back_is_named(app) {
+        // SQLite keeps the type a direct write gives a value: the same bytes as a BLOB in
+        // a text column are not what the server wrote. (An integer column converts digits
+        // written as text back to an integer: nothing to see there.)
+        if app.is_postgres() {
+            return;
+        }
+        signed_log(&app).await;
+        for (id, sql) in [
+            (3, "UPDATE audit SET username = CAST(username AS BLOB) WHERE id = 3"),
+            (7, "UPDATE audit SET resource = CAST(resource AS BLOB) WHERE id = 7"),
+            (9, "UPDATE audit SET email = CAST(email AS BLOB) WHERE id = 9"),
+        ] {
+            tamper(&app, sql).await;
+            let r = verify(&app).await;
+            assert!(r.problems.contains(&Problem::Modified { id }), "{id}: {r:?}");
+            first_is(&r, Problem::Modified { id: 3 });
+        }
+        // Invalid UTF-8 in a text column.
+        tamper(
+            &app,
+            "UPDATE audit SET operation = CAST(X'FF' AS TEXT) WHERE id = 2",
+        )
+        .await;
+        first_is(&verify(&app).await, Problem::Modified { id: 2 });
+    }
+);
+
+db_test!(
     async fn a_deleted_entry_is_named(app) {
         signed_log(&app).await;
         tamper(&app, "DELETE FROM audit WHERE id = 7").await;
@@ -396,10 +425,27 @@ db_test!(
         let (status, _) = get("/api/audit/verify", None).await;
         assert_eq!(status, 401);
 
+        // Streamed: NDJSON ending with the report (progress lines come every
+        // PROGRESS_EVERY entries: none in a log this small).
+        let (status, body) = get("/api/audit/verify?stream=true", Some(&app.admin)).await;
+        assert_eq!(status, 200, "{body}");
+        let lines = ndjson(&body);
+        assert_eq!(lines.len(), 1, "{body}");
+        let r: Report = serde_json::from_value(lines[0]["report"].clone()).unwrap();
+        assert!(r.intact && r.signatures_checked, "{r:?}");
+        let (status, body) = get("/api/audit/verify?stream=true", Some(&bob)).await;
+        assert_eq!(status, 401, "{body}");
+        let (status, body) = get("/api/audit/verify?stream=maybe", Some(&app.admin)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("stream must be true or false"), "{body}");
+
         tamper(&app, "UPDATE audit SET resource = 'elsewhere' WHERE id = 3").await;
         let (status, body) = get("/api/audit/verify", Some(&app.admin)).await;
         assert_eq!(status, 200);
         let r: Report = serde_json::from_str(&body).unwrap();
+        first_is(&r, Problem::Modified { id: 3 });
+        let (_, body) = get("/api/audit/verify?stream=true", Some(&app.admin)).await;
+        let r: Report = serde_json::from_value(ndjson(&body)[0]["report"].clone()).unwrap();
         first_is(&r, Problem::Modified { id: 3 });
     }
 );
@@ -443,9 +489,21 @@ db_test!(
             Problem::Inserted { id: head + 1 },
         );
         assert_eq!(app.store.seal_audit_chain().await.unwrap(), n as u64);
-        let r = app.store.verify_audit_chain(None).await.unwrap();
+        // Told its progress as it reads: every PROGRESS_EVERY entries, rising.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let told = seen.clone();
+        let progress: wmill_server::audit_chain::Progress =
+            Arc::new(move |k| told.lock().unwrap().push(k));
+        let r = app
+            .store
+            .verify_audit_chain_with(None, Some(progress))
+            .await
+            .unwrap();
         assert!(r.intact(), "{}", r.describe());
         assert_eq!((r.entries, r.head_id), ((head + n) as u64, head + n));
+        let every = wmill_server::audit_chain::PROGRESS_EVERY;
+        let want: Vec<u64> = (1..=r.entries / every).map(|k| k * every).collect();
+        assert_eq!(*seen.lock().unwrap(), want);
         // The server goes on appending after them, the id sequence included.
         app.store.record_audit(entry("test.after", 0)).await.unwrap();
         let r = verify_unsigned(&app).await;

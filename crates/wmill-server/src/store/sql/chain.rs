@@ -13,8 +13,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::{Db, SqlStore};
 use crate::audit_chain::{
-    ChainState, Checkpoint, EntryRef, GENESIS, Hash, Report, StoredEntry, Verifier, entry_hash,
-    sign_checkpoint,
+    ChainState, Checkpoint, EntryRef, GENESIS, Hash, Progress, Report, StoredEntry, Verifier,
+    entry_hash, sign_checkpoint,
 };
 use crate::store::*;
 
@@ -397,10 +397,22 @@ impl AuditChainStore for SqlStore {
         Ok(rows)
     }
 
-    async fn verify_audit_chain(&self, key: Option<VerifyingKey>) -> StoreResult<Report> {
+    async fn verify_audit_chain_with(
+        &self,
+        key: Option<VerifyingKey>,
+        progress: Option<Progress>,
+    ) -> StoreResult<Report> {
+        if let Db::Sqlite { read, .. } = &self.db {
+            let path = read.connect_options().get_filename().to_path_buf();
+            return tokio::task::spawn_blocking(move || {
+                super::verify_sqlite::verify(&path, key, progress)
+            })
+            .await
+            .map_err(|e| StoreError::Other(format!("the verification stopped: {e}")))?;
+        }
         let start = self.chain_state().await?;
         let checkpoints = self.checkpoints().await?;
-        let mut v = Verifier::new(start, &checkpoints, key);
+        let mut v = Verifier::new(start, &checkpoints, key).with_progress(progress);
         let mut last = i64::MIN;
         // In batches (each its own statement, within its time limit); entries appended
         // while this reads are read too, until the head read afterwards is reached.

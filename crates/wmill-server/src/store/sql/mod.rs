@@ -298,6 +298,7 @@ mod scim;
 mod sso;
 mod tokens;
 pub mod transfer;
+mod verify_sqlite;
 mod workspaces;
 
 /// Connection settings for [`SqlStore::connect`].
