@@ -104,6 +104,27 @@ impl Api {
         )
     }
 
+    /// GETs a stream of lines (NDJSON), calling `f` on each as it arrives; returns the
+    /// status.
+    pub fn stream_lines(&self, path: &str, token: &str, mut f: impl FnMut(&str)) -> Result<u16> {
+        use std::io::BufRead;
+        let mut res = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .ctx(format!("GET {path}"))?;
+        let status = res.status().as_u16();
+        let reader = std::io::BufReader::with_capacity(
+            1 << 16,
+            res.body_mut().with_config().limit(u64::MAX).reader(),
+        );
+        for line in reader.lines() {
+            f(&line.ctx(format!("reading GET {path}"))?);
+        }
+        Ok(status)
+    }
+
     /// GETs JSON.
     pub fn get_json(&self, path: &str, token: &str) -> Result<Value> {
         let text = self.expect(200, "GET", path, Some(token), None)?;

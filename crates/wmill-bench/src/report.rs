@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::items::audit::AuditResult;
 use crate::items::cli::CliResult;
 use crate::items::migrate::GOAL_SECONDS as MIGRATE_GOAL_SECONDS;
+use crate::items::migrate::{EXPORT_GOAL_PER_SECOND, VERIFY_GOAL_PER_SECOND};
 use crate::items::pages::{P50_GOAL_US, PagesResult, WEIGHT_GOAL};
 use crate::items::scim::GOAL_SECONDS;
 use crate::items::storm::StormResult;
@@ -34,6 +35,10 @@ impl Doc {
 
     fn h2(&mut self, s: &str) {
         let _ = write!(self.md, "## {s}\n\n");
+    }
+
+    fn h3(&mut self, s: &str) {
+        let _ = write!(self.md, "### {s}\n\n");
     }
 
     fn table(&mut self, head: &[&str], rows: Vec<Vec<String>>) {
@@ -336,6 +341,33 @@ fn goals(d: &mut Doc, r: &Results) {
                     "(the source)".into()
                 })
             }),
+        ));
+    }
+    // Issue 18's rates, measured on item 9's log (older reports have none).
+    if let Some(m) = r.migrate.first().filter(|m| !m.verify.is_empty()) {
+        let cell = |list: &'static str, goal: f64| -> Cell<'_> {
+            Box::new(move |b| {
+                let rates = if list == "verify" {
+                    &m.verify
+                } else {
+                    &m.export
+                };
+                let x = rates.iter().find(|x| x.database == b.name())?;
+                Some(format!(
+                    "{} {}/s",
+                    verdict(x.per_second() >= goal),
+                    thousands(x.per_second())
+                ))
+            })
+        };
+        rows.push((
+            "[9](#audit-chain-verify-and-export). `audit verify` ≥ 500,000 entries/s on one core"
+                .into(),
+            cell("verify", VERIFY_GOAL_PER_SECOND),
+        ));
+        rows.push((
+            "[9](#audit-chain-verify-and-export). audit export ≥ 100,000 entries/s".into(),
+            cell("export", EXPORT_GOAL_PER_SECOND),
         ));
     }
     let mut head = vec!["Goal"];
@@ -1695,6 +1727,52 @@ fn item9(d: &mut Doc, r: &Results) {
         m.seconds / MIGRATE_GOAL_SECONDS * 100.0,
         MIGRATE_GOAL_SECONDS
     ));
+    chain_rates(d, m);
+}
+
+/// Issue 18's verify and export rates, on item 9's log.
+fn chain_rates(d: &mut Doc, m: &crate::items::migrate::MigrateResult) {
+    if m.verify.is_empty() {
+        return;
+    }
+    d.h3("Audit chain: verify and export");
+    d.p(
+        "On the same log (the seeded entries chained by the server, plus the \
+         bootstrap's): `wmill-server audit verify` reads every entry in id order, \
+         recomputes its hash from the previous one and compares it with the stored hash \
+         and the signed checkpoints; it runs pinned to one core (`taskset -c 0`), \
+         offline, on the SQLite source (`--data-dir`) and on the PostgreSQL copy \
+         (`DATABASE_URL`; PostgreSQL itself runs beside it), three times each, the median \
+         counted, and must find the log intact every time. The export is `GET \
+         /api/w/admins/audit/export?all_workspaces=true` through a server on each \
+         database, read by one client as it streams, every line counted and its id \
+         checked to rise; the time runs from the request to the last line.",
+    );
+    let mut rows = Vec::new();
+    for (what, list, goal) in [
+        ("`audit verify`", &m.verify, VERIFY_GOAL_PER_SECOND),
+        ("audit export", &m.export, EXPORT_GOAL_PER_SECOND),
+    ] {
+        for x in list {
+            rows.push(vec![
+                what.to_string(),
+                x.database.clone(),
+                thousands(x.entries as f64),
+                human_secs(x.seconds),
+                thousands(x.per_second()),
+                format!(
+                    "{} (≥ {}{})",
+                    word(x.per_second() >= goal),
+                    thousands(goal),
+                    if x.one_core { ", one core" } else { "" }
+                ),
+            ]);
+        }
+    }
+    d.table(
+        &["What", "Database", "Entries", "Time", "Entries/s", "Goal"],
+        rows,
+    );
 }
 
 fn changes(d: &mut Doc) {

@@ -79,6 +79,150 @@ pub struct MigrateResult {
     pub chain_verified: String,
     #[serde(default)]
     pub verify_seconds: f64,
+    /// Issue 18's rates, on this log: `wmill-server audit verify` pinned to one core
+    /// (`taskset -c 0`; the median of three runs) on the SQLite source and on the
+    /// PostgreSQL copy, and the NDJSON export of every entry through a server on each.
+    #[serde(default)]
+    pub verify: Vec<ChainRate>,
+    #[serde(default)]
+    pub export: Vec<ChainRate>,
+}
+
+/// One database's figure for verify or export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainRate {
+    pub database: String,
+    pub entries: u64,
+    pub seconds: f64,
+    /// Whether the command ran pinned to one core.
+    pub one_core: bool,
+}
+
+impl ChainRate {
+    pub fn per_second(&self) -> f64 {
+        self.entries as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Goals of issue 18.
+pub const VERIFY_GOAL_PER_SECOND: f64 = 500_000.0;
+pub const EXPORT_GOAL_PER_SECOND: f64 = 100_000.0;
+
+/// `wmill-server audit verify` with `args`/`envs`, pinned to one core when `taskset` is
+/// there; three runs, the median. Every run must find the log intact and read `entries`.
+fn time_verify(
+    ctx: &Ctx,
+    database: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    entries: i64,
+) -> Result<ChainRate> {
+    let one_core = Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let mut cmd = if one_core {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(&ctx.server_bin);
+            c
+        } else {
+            Command::new(&ctx.server_bin)
+        };
+        cmd.args(["audit", "verify"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let t = Instant::now();
+        let out = cmd.output().ctx("cannot start wmill-server audit verify")?;
+        times.push(t.elapsed().as_secs_f64());
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            return Err(format!(
+                "audit verify on {database} exited with {}:\n{text}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let read = format!("{} audit entries read", entries);
+        if !text.contains(&read) {
+            return Err(format!(
+                "audit verify on {database} did not read the {entries} entries:\n{text}"
+            ));
+        }
+    }
+    let rate = ChainRate {
+        database: database.into(),
+        entries: entries as u64,
+        seconds: crate::util::median(&times),
+        one_core,
+    };
+    say!(
+        "    audit verify on {database}{}: {} ({} entries/s)",
+        if one_core { ", one core" } else { "" },
+        human_secs(rate.seconds),
+        thousands(rate.per_second())
+    );
+    Ok(rate)
+}
+
+/// Exports every entry through the server at `url` as its superadmin, counting lines and
+/// checking that their ids rise; `entries`: the log's size before the superadmin's login,
+/// which the export may show with an entry or two of its own.
+fn time_export(database: &str, url: &str, entries: i64) -> Result<ChainRate> {
+    let api = Api::new(url);
+    let token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
+    let (mut lines, mut last, mut bad) = (0i64, 0i64, None);
+    let t = Instant::now();
+    let status = api.stream_lines(
+        "/api/w/admins/audit/export?all_workspaces=true",
+        &token,
+        |line| {
+            lines += 1;
+            let id = line
+                .find("\"id\":")
+                .and_then(|i| {
+                    line[i + 5..]
+                        .split(|c: char| !c.is_ascii_digit())
+                        .next()
+                        .and_then(|d| d.parse::<i64>().ok())
+                })
+                .unwrap_or(-1);
+            if id <= last && bad.is_none() {
+                bad = Some(format!("line {lines}: id {id} after {last}"));
+            }
+            last = id;
+        },
+    )?;
+    let seconds = t.elapsed().as_secs_f64();
+    if status != 200 {
+        return Err(format!("the export on {database} answered {status}"));
+    }
+    if let Some(b) = bad {
+        return Err(format!("the export on {database} is not in id order: {b}"));
+    }
+    if !(entries..=entries + 2).contains(&lines) {
+        return Err(format!(
+            "the export on {database} gave {lines} lines, the log held {entries} entries"
+        ));
+    }
+    let rate = ChainRate {
+        database: database.into(),
+        entries: lines as u64,
+        seconds,
+        one_core: false,
+    };
+    say!(
+        "    audit export on {database}: {} lines in {} ({} entries/s)",
+        thousands(lines as f64),
+        human_secs(seconds),
+        thousands(rate.per_second())
+    );
+    Ok(rate)
 }
 
 impl MigrateResult {
@@ -327,6 +471,14 @@ pub fn run(ctx: &mut Ctx) -> Result<Option<MigrateResult>> {
         ));
     }
     let seed_seconds = t0.elapsed().as_secs_f64();
+    let data_arg = data.to_string_lossy().to_string();
+    let mut verify_rates = vec![time_verify(
+        ctx,
+        "SQLite",
+        &["--data-dir", &data_arg],
+        &[],
+        source_audit,
+    )?];
     let source_mib = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
     say!(
         "    seeded in {}: {} accounts, {} audit entries, {} members, {} groups, {} group \
@@ -438,6 +590,16 @@ pub fn run(ctx: &mut Ctx) -> Result<Option<MigrateResult>> {
     let api = Api::new(&server.url);
     let token = api.login(&who, ADMIN_PASSWORD)?;
     let me = api.get_json("/api/users/whoami", &token)?;
+    // The copy's log (the login above added its entry).
+    let logged: i64 = ctx.rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(&url)
+            .await
+            .ctx("cannot connect to the copy")?;
+        let n = count_pg(&mut c, "audit").await?;
+        c.close().await.ctx("closing PostgreSQL")?;
+        Result::Ok(n)
+    })?;
+    let mut export_rates = vec![time_export("PostgreSQL", &server.url, logged)?];
     server.stop()?;
     if me["email"].as_str() != Some(who.as_str()) {
         return Err(format!("whoami on the copy answered {me} for {who}"));
@@ -467,6 +629,33 @@ pub fn run(ctx: &mut Ctx) -> Result<Option<MigrateResult>> {
         "    audit verify on the copy: {} ({chain_verified})",
         human_secs(verify_seconds)
     );
+    let copied: i64 = ctx.rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(&url)
+            .await
+            .ctx("cannot connect to the copy")?;
+        let n = count_pg(&mut c, "audit").await?;
+        c.close().await.ctx("closing PostgreSQL")?;
+        Result::Ok(n)
+    })?;
+    verify_rates.push(time_verify(
+        ctx,
+        "PostgreSQL",
+        &[],
+        &[("DATABASE_URL", url.as_str())],
+        copied,
+    )?);
+    // The export through a server on the SQLite source (its checks are done: the
+    // superadmin's login adds an entry).
+    let server = Server::start(&ServerOpts {
+        bin: &ctx.server_bin,
+        data_dir: &data,
+        database_url: None,
+        argon2: Argon2::Defaults,
+        extra: vec![],
+    })?;
+    let exported = time_export("SQLite", &server.url, source_audit);
+    server.stop()?;
+    export_rates.push(exported?);
 
     Ok(Some(MigrateResult {
         users: users as i64,
@@ -489,6 +678,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Option<MigrateResult>> {
         chain_seconds,
         chain_verified,
         verify_seconds,
+        verify: verify_rates,
+        export: export_rates,
     }))
 }
 
