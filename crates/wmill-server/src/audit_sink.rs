@@ -481,6 +481,7 @@ fn append(path: &std::path::Path, body: &[u8]) -> std::io::Result<()> {
         .read(true)
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o600)
         .open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
