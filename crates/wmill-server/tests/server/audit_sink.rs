@@ -200,6 +200,14 @@ db_test!(
         let (_svc, tasks) = with_sinks(&app, app.store.clone(), vec![spec], None);
         writer(&app, 0, 150).await.unwrap();
         caught_up(&app.store, &name, Duration::from_secs(30)).await;
+        // Caught up, a new entry is in the file within a second.
+        app.store.record_audit(entry("test.prompt", 0, app.svc.now())).await.unwrap();
+        let written = Instant::now();
+        while !std::fs::read_to_string(&path).unwrap().contains("test.prompt") {
+            assert!(written.elapsed() < Duration::from_secs(1), "not in the file within 1 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        caught_up(&app.store, &name, Duration::from_secs(5)).await;
         for t in &tasks {
             t.abort();
         }
