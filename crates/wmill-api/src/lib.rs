@@ -837,6 +837,34 @@ pub struct HealthStatus {
     /// `healthy` or `unhealthy`.
     pub status: String,
     pub database_healthy: bool,
+    /// The audit sinks configured on this server (`--audit-sink`), and how far behind the
+    /// audit log each one is; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit_sinks: Vec<AuditSinkStatus>,
+}
+
+/// One audit sink in `GET /api/health/status`: never a secret (no header, no URL user,
+/// password, query or fragment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditSinkStatus {
+    /// The sink's name: its `name=` option, or its target without secrets
+    /// (`file:/var/log/wmill/audit.jsonl`, `https://siem.example/ingest`).
+    pub name: String,
+    /// Whether this instance delivers it now (with several instances on one PostgreSQL
+    /// database, one at a time does).
+    pub delivering: bool,
+    /// The last audit id the sink acknowledged (`null` when the database cannot be read).
+    pub cursor: Option<i64>,
+    /// The last audit id written.
+    pub head_id: Option<i64>,
+    /// Entries written but not yet acknowledged: `head_id - cursor`.
+    pub lag: Option<i64>,
+    /// The last delivery failure seen by this instance, as a sentence.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// When this instance last had a batch acknowledged.
+    pub last_success_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

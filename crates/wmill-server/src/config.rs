@@ -139,6 +139,16 @@ pub struct Cli {
     /// still holds). Default: kept for ever.
     #[arg(long, env = "WM_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u64).range(1..=36500))]
     pub audit_retention_days: Option<u64>,
+    /// Also deliver every audit entry, in id order and at least once, to a file or an HTTP
+    /// endpoint; repeat for several (in `WM_AUDIT_SINK`, separate them with `;`):
+    /// `file:/ABSOLUTE/PATH` (appended, created 0600) or
+    /// `https://HOST/PATH[,header_file=PATH]` (NDJSON batches POSTed; plain http only to a
+    /// loopback address), each with an optional `,name=NAME` (its identity: keep it when
+    /// the target moves). `header_file` holds one `Name: value` line (the sink's token),
+    /// owner-only. Each sink's cursor is kept in the database; retention keeps what a sink
+    /// has not acknowledged.
+    #[arg(long = "audit-sink", env = "WM_AUDIT_SINK", value_delimiter = ';', value_parser = crate::audit_sink::parse_sink)]
+    pub audit_sink: Vec<crate::audit_sink::SinkSpec>,
 }
 
 /// `--log-format`.

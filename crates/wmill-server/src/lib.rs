@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod audit_chain;
+pub mod audit_sink;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -227,6 +228,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         .map(audit_chain::load_key_file)
         .transpose()?;
     settings.argon2.validate()?;
+    audit_sink::check_unique(&cli.audit_sink)?;
     let providers = oidc::Providers::new(cli.oidc.clone())?;
     let url = cli
         .database_url
@@ -280,7 +282,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             .with_audit_retention(
                 cli.audit_retention_days
                     .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
-            ),
+            )
+            .with_audit_sinks(cli.audit_sink.clone()),
     );
     bootstrap(&svc, &cli).await?;
     if let Some(k) = svc.audit_public_key().public_key {
@@ -326,6 +329,15 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         })
     };
 
+    for sink in svc.audit_sinks() {
+        tracing::info!(
+            sink = %sink.spec.name,
+            header = sink.spec.header_name().unwrap_or("none"),
+            "audit sink configured"
+        );
+    }
+    let sinks = audit_sink::start(svc.clone(), store.clone());
+
     let shutdown = shutdown_signal();
     let metrics_server = match metrics_listener {
         Some(l) => {
@@ -349,6 +361,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         m.abort();
     }
     checkpoints.abort();
+    for s in &sinks {
+        s.abort();
+    }
     // The head as the server leaves it, signed: a tail cut while it is stopped shows.
     match svc.checkpoint_audit().await {
         Ok(Some(cp)) => tracing::info!(

@@ -4,8 +4,8 @@
 //! Counted everywhere, cheaply (atomics): requests by method, route template and status and
 //! their latency; logins by outcome; lockouts; the authentication cache's hits and misses
 //! (SQLite); database errors. Read when scraped: password checks waiting or running, and the
-//! database pools' connections. There is no audit sink to lag behind: every audit entry is
-//! written in its mutation's transaction.
+//! database pools' connections, and each audit sink's lag (entries written but not yet
+//! acknowledged by the sink, read from the database).
 
 use std::sync::{Arc, LazyLock};
 
@@ -45,6 +45,12 @@ pub struct CacheLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    /// The sink's name, without secrets (see `audit_sink::SinkSpec::name`).
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub pool: String,
     pub state: String,
@@ -62,6 +68,7 @@ pub struct Metrics {
     pub db_errors: Counter,
     pub hash_queue: Gauge,
     pub db_connections: Family<PoolLabels, Gauge>,
+    pub audit_sink_lag: Family<SinkLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -78,6 +85,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     db_errors: Counter::default(),
     hash_queue: Gauge::default(),
     db_connections: Family::default(),
+    audit_sink_lag: Family::default(),
 });
 
 /// The process's metrics.
@@ -128,9 +136,19 @@ pub fn request(method: &str, route: &str, status: u16, seconds: f64) {
     }
 }
 
-/// The text exposition of every metric, with the gauges read now.
-pub fn render(svc: &Service, store: &SqlStore) -> String {
+/// The text exposition of every metric, with the gauges read now; `sinks`: the audit sinks'
+/// status, read beforehand.
+pub fn render(svc: &Service, store: &SqlStore, sinks: &[wmill_api::AuditSinkStatus]) -> String {
     let m = get();
+    for s in sinks {
+        if let Some(lag) = s.lag {
+            m.audit_sink_lag
+                .get_or_create(&SinkLabels {
+                    sink: s.name.clone(),
+                })
+                .set(lag);
+        }
+    }
     // Every family shows, at 0 until something happens.
     for outcome in ["success", "refused", "throttled", "busy", "error"] {
         drop(m.logins.get_or_create(&OutcomeLabels {
@@ -198,6 +216,11 @@ pub fn render(svc: &Service, store: &SqlStore) -> String {
         "Database connections, by pool and state",
         m.db_connections.clone(),
     );
+    r.register(
+        "audit_sink_lag_entries",
+        "Audit entries written but not yet acknowledged, by audit sink",
+        m.audit_sink_lag.clone(),
+    );
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &r).is_err() {
         return "# the metrics could not be encoded\n".into();
@@ -211,8 +234,10 @@ pub fn router(svc: Arc<Service>, store: Arc<SqlStore>) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let body = render(&svc, &store);
+            let (svc, store) = (svc.clone(), store.clone());
             async move {
+                let sinks = svc.audit_sink_status(true).await;
+                let body = render(&svc, &store, &sinks);
                 (
                     [(
                         CONTENT_TYPE,

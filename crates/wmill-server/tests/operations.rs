@@ -211,6 +211,9 @@ fn populate(data: &Path) -> Populated {
     let audit_public_key = audit_public_key.trim().to_string();
     let mut env = env();
     env.push(("WM_AUDIT_SIGNING_KEY", key_path));
+    // An audit sink, so that `audit_sink` has its cursor row to copy.
+    let sink = format!("file:{}", data.with_file_name("audit-sink.jsonl").display());
+    env.push(("WM_AUDIT_SINK", sink.as_str()));
     let p = start(data, "populate", &env);
     let admin = p.login(ADMIN, ADMIN_PW);
     let call = |method: &str, path: &str, body: Option<Value>| {

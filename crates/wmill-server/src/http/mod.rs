@@ -101,6 +101,7 @@ async fn health(State(s): State<AppState>) -> (StatusCode, axum::Json<HealthStat
     let body = HealthStatus {
         status: if ok { "healthy" } else { "unhealthy" }.into(),
         database_healthy: ok,
+        audit_sinks: s.svc.audit_sink_status(ok).await,
     };
     (status, axum::Json(body))
 }

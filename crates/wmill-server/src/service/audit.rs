@@ -246,9 +246,11 @@ impl Service {
             return Ok(0);
         };
         let before = self.now() - keep.as_micros() as i64;
+        // Never what a sink has not acknowledged.
+        let up_to = self.audit_sinks_delivered_up_to().await?;
         let mut total = 0;
         loop {
-            let n = self.store.prune_audit(before, 10_000).await?;
+            let n = self.store.prune_audit(before, 10_000, up_to).await?;
             total += n;
             if n == 0 {
                 break;
@@ -356,6 +358,81 @@ impl Service {
             .await?
             .into_iter()
             .map(wire)
+            .collect()
+    }
+}
+
+impl Service {
+    /// The highest id every configured audit sink has acknowledged (`i64::MAX` without
+    /// sinks; 0 for a sink that has no cursor yet).
+    pub async fn audit_sinks_delivered_up_to(&self) -> Result<i64> {
+        if self.audit_sinks.is_empty() {
+            return Ok(i64::MAX);
+        }
+        let cursors = self.store.audit_sink_cursors().await?;
+        Ok(self
+            .audit_sinks
+            .iter()
+            .map(|s| {
+                cursors
+                    .iter()
+                    .find(|(n, _)| *n == s.spec.name)
+                    .map_or(0, |(_, c)| *c)
+            })
+            .min()
+            .unwrap_or(i64::MAX))
+    }
+
+    /// The next batch for an audit sink: the entries after `after` (every workspace), as
+    /// the export's NDJSON lines, with the last one's id; `None` when there is none.
+    pub async fn audit_sink_batch(&self, after: i64, limit: i64) -> Result<Option<(i64, Vec<u8>)>> {
+        let rows = self.store.audit_after(None, after, limit).await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            return Ok(None);
+        };
+        let mut buf = Vec::with_capacity(rows.len() * 256);
+        for r in rows {
+            serde_json::to_writer(&mut buf, &wire(r)?).map_err(Error::internal)?;
+            buf.push(b'\n');
+        }
+        Ok(Some((last, buf)))
+    }
+
+    /// Each configured audit sink: its cursor and lag (read from the database, so every
+    /// instance shows the same, unless `read_db` is false: the database is known to be
+    /// away), and what this instance saw of its deliveries.
+    pub async fn audit_sink_status(&self, read_db: bool) -> Vec<wmill_api::AuditSinkStatus> {
+        if self.audit_sinks.is_empty() {
+            return Vec::new();
+        }
+        let (cursors, head) = if read_db {
+            (
+                self.store.audit_sink_cursors().await.ok(),
+                self.store.audit_head_id().await.ok(),
+            )
+        } else {
+            (None, None)
+        };
+        self.audit_sinks
+            .iter()
+            .map(|s| {
+                let p = s.progress();
+                let cursor = cursors.as_ref().map(|all| {
+                    all.iter()
+                        .find(|(n, _)| *n == s.spec.name)
+                        .map_or(0, |(_, c)| *c)
+                });
+                wmill_api::AuditSinkStatus {
+                    name: s.spec.name.clone(),
+                    delivering: p.delivering,
+                    cursor,
+                    head_id: head,
+                    lag: cursor.zip(head).map(|(c, h)| (h - c).max(0)),
+                    last_error_at: p.last_error.as_ref().map(|(_, t)| to_ts(*t)),
+                    last_error: p.last_error.map(|(e, _)| e),
+                    last_success_at: p.last_success.map(to_ts),
+                }
+            })
             .collect()
     }
 }

@@ -49,6 +49,8 @@ pub struct Service {
     audit_key: Option<Arc<ed25519_dalek::SigningKey>>,
     /// How long audit entries are kept (`--audit-retention-days`); `None`: for ever.
     audit_retention: Option<std::time::Duration>,
+    /// Where audit entries are delivered (`--audit-sink`).
+    audit_sinks: Vec<Arc<crate::audit_sink::Sink>>,
 }
 
 /// A caller authenticated by a token.
@@ -200,7 +202,23 @@ impl Service {
             oidc: crate::oidc::Providers::default(),
             audit_key: None,
             audit_retention: None,
+            audit_sinks: Vec::new(),
         }
+    }
+
+    /// The same service delivering its audit log to these sinks (started by
+    /// [`crate::audit_sink::start`]); retention keeps what they have not acknowledged.
+    pub fn with_audit_sinks(mut self, sinks: Vec<crate::audit_sink::SinkSpec>) -> Service {
+        self.audit_sinks = sinks
+            .into_iter()
+            .map(|s| Arc::new(crate::audit_sink::Sink::new(s)))
+            .collect();
+        self
+    }
+
+    /// The audit sinks configured.
+    pub fn audit_sinks(&self) -> &[Arc<crate::audit_sink::Sink>] {
+        &self.audit_sinks
     }
 
     /// The same service removing audit entries older than `keep` (see `prune_audit`).

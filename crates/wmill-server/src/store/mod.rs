@@ -54,6 +54,7 @@ pub trait Store:
     + InstanceGroupStore
     + AuditStore
     + AuditChainStore
+    + AuditSinkStore
     + SsoStore
     + ScimStore
     + Send
@@ -71,6 +72,7 @@ impl<T> Store for T where
         + InstanceGroupStore
         + AuditStore
         + AuditChainStore
+        + AuditSinkStore
         + SsoStore
         + ScimStore
         + Send
@@ -180,8 +182,9 @@ pub trait AuditChainStore {
     ) -> StoreResult<Option<crate::audit_chain::Checkpoint>>;
     /// Removes, from the start of the chain, at most `limit` entries older than `before`
     /// (stopping at the first newer one), and moves the chain's base to the last one
-    /// removed, in one transaction: how many were removed.
-    async fn prune_audit(&self, before: Micros, limit: i64) -> StoreResult<u64>;
+    /// removed, in one transaction: how many were removed. Never an entry above `up_to`
+    /// (what every audit sink has delivered).
+    async fn prune_audit(&self, before: Micros, limit: i64, up_to: i64) -> StoreResult<u64>;
     /// At most `limit` entries with ids above `after`, in id order, of workspace `ws` (or
     /// of every workspace): a page of an export.
     async fn audit_after(
@@ -190,6 +193,15 @@ pub trait AuditChainStore {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditRow>>;
+}
+
+/// Where the audit sinks have got to (see `crate::audit_sink`).
+#[async_trait]
+pub trait AuditSinkStore {
+    /// Every sink's cursor (the last entry it acknowledged), by name.
+    async fn audit_sink_cursors(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// The id of the chain's last entry (0: none).
+    async fn audit_head_id(&self) -> StoreResult<i64>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ mod common;
 
 mod audit;
 mod audit_chain;
+mod audit_sink;
 mod auth;
 mod bad_input;
 mod concurrency;

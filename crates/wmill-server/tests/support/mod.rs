@@ -299,3 +299,167 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// A batch an audit sink received: its headers (lowercased names) and its NDJSON lines.
+#[derive(Debug, Clone)]
+pub struct SinkBatch {
+    pub headers: Vec<(String, String)>,
+    pub lines: Vec<Value>,
+}
+
+impl SinkBatch {
+    pub fn ids(&self) -> Vec<i64> {
+        self.lines
+            .iter()
+            .map(|l| l["id"].as_i64().unwrap())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an audit sink acknowledged, across its restarts.
+pub type SinkLog = std::sync::Arc<std::sync::Mutex<Vec<SinkBatch>>>;
+
+/// A real HTTP server on a loopback port standing in for a SIEM: it reads each POST,
+/// waits `delay`, records the batch and answers 200 (`Connection: close`). Killing it closes
+/// its port at once, dropping a request in flight unanswered (so unacknowledged); it can be
+/// started again on the same port with the same log.
+pub struct TestSink {
+    pub port: u16,
+    pub log: SinkLog,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestSink {
+    /// On a free port (`port` 0) or a given one, recording into `log`.
+    pub fn start(port: u16, log: SinkLog, delay: Duration) -> TestSink {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                    Ok(l) => break l,
+                    Err(e) if Instant::now() < deadline => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => panic!("cannot bind the test sink on port {port}: {e}"),
+                }
+            }
+        };
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop2, log2) = (stop.clone(), log.clone());
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let stream = match listener.accept() {
+                    Ok((s, _)) => s,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                let mut ok = true;
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        ok = false;
+                        break;
+                    }
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some((n, v)) = l.split_once(':') {
+                        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                // Waits, unless killed meanwhile: then the request goes unanswered.
+                let until = Instant::now() + delay;
+                while Instant::now() < until && !stop2.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let lines = String::from_utf8(body)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                log2.lock().unwrap().push(SinkBatch { headers, lines });
+                let mut stream = reader.into_inner();
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        TestSink {
+            port,
+            log,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/ingest`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/ingest", self.port)
+    }
+
+    /// Closes the port at once (a request in flight is not answered).
+    pub fn kill(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    /// Every id acknowledged, in the order received (duplicates included).
+    pub fn ids(log: &SinkLog) -> Vec<i64> {
+        log.lock().unwrap().iter().flat_map(|b| b.ids()).collect()
+    }
+}
+
+impl Drop for TestSink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The ids in the order they first appear.
+pub fn first_occurrences(ids: &[i64]) -> Vec<i64> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().copied().filter(|i| seen.insert(*i)).collect()
+}

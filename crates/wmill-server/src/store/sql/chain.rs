@@ -316,7 +316,7 @@ impl SqlStore {
 
 #[async_trait]
 impl AuditChainStore for SqlStore {
-    async fn prune_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
+    async fn prune_audit(&self, before: i64, limit: i64, up_to: i64) -> StoreResult<u64> {
         let lock = if self.is_postgres() {
             " FOR UPDATE"
         } else {
@@ -338,7 +338,9 @@ impl AuditChainStore for SqlStore {
             let mut last: Option<(i64, Vec<u8>)> = None;
             for (id, ts, hash) in oldest {
                 match hash {
-                    Some(h) if ts < before && id < row.head_id => last = Some((id, h)),
+                    Some(h) if ts < before && id < row.head_id && id <= up_to => {
+                        last = Some((id, h))
+                    }
                     _ => break,
                 }
             }

@@ -295,6 +295,7 @@ mod groups;
 #[macro_use]
 mod instance_groups;
 mod scim;
+pub mod sink;
 mod sso;
 mod tokens;
 pub mod transfer;
@@ -501,6 +502,7 @@ fn migrator(postgres: bool) -> Migrator {
             6 "0006_single_sign_on",
             7 "0007_scim",
             8 "0008_audit_chain",
+            9 "0009_audit_sink",
         )
     } else {
         migrations!("sqlite":
@@ -512,6 +514,7 @@ fn migrator(postgres: bool) -> Migrator {
             6 "0006_single_sign_on",
             7 "0007_scim",
             8 "0008_audit_chain",
+            9 "0009_audit_sink",
         )
     })
 }
