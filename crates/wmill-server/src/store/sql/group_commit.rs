@@ -97,10 +97,10 @@ impl Batch {
     async fn abort(&mut self, msg: &str) {
         let waiters = std::mem::take(&mut self.waiters);
         self.savepoint = Savepoint::None;
-        if let Some(mut conn) = self.conn.take() {
-            if exec(&mut conn, "ROLLBACK").await.is_err() {
-                let _ = conn.close().await;
-            }
+        if let Some(mut conn) = self.conn.take()
+            && exec(&mut conn, "ROLLBACK").await.is_err()
+        {
+            let _ = conn.close().await;
         }
         for w in waiters {
             let _ = w.send(Err(msg.to_string()));
@@ -187,10 +187,10 @@ impl Writer {
 
     /// Commits the open batch soon, on the runtime, if nobody is in line to do it.
     fn flush_soon(self: &Arc<Self>) {
-        if self.queued.load(Ordering::Acquire) == 0 {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(self.clone().flush());
-            }
+        if self.queued.load(Ordering::Acquire) == 0
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(self.clone().flush());
         }
     }
 }
@@ -403,7 +403,10 @@ mod tests {
         assert_eq!(rows(&read).await, (0..100).collect::<Vec<_>>());
         let commits = writer.commits();
         assert!(commits < 50, "{commits} commits for 100 transactions");
-        assert!(writer.batch.lock().await.conn.is_none(), "the batch is closed");
+        assert!(
+            writer.batch.lock().await.conn.is_none(),
+            "the batch is closed"
+        );
     }
 
     /// 200 writers at once: every third fails after a write of its own (a unique
@@ -447,7 +450,11 @@ mod tests {
         let want: Vec<i64> = (0..200)
             .filter(|i| i % 3 != 0 && i % 7 != 0)
             .map(|i| 1000 + i)
-            .chain((0..200).filter(|i| i % 3 != 0 && i % 7 != 0).map(|i| 5000 + i))
+            .chain(
+                (0..200)
+                    .filter(|i| i % 3 != 0 && i % 7 != 0)
+                    .map(|i| 5000 + i),
+            )
             .collect();
         assert_eq!(committed.len(), want.len() / 2);
         assert_eq!(rows(&read).await, want);
