@@ -106,6 +106,11 @@ pub struct Cli {
     /// `Retry-After`.
     #[arg(long, env = "WM_HASH_QUEUE", default_value_t = 256)]
     pub hash_queue: usize,
+    /// Argon2 memory of the password hashes running at once, in MiB: as many hashes run in
+    /// parallel as fit (at least one, at most one per core), so that a login storm's memory
+    /// does not grow with the number of cores.
+    #[arg(long, env = "WM_HASH_MEMORY_MIB", default_value_t = crate::password::DEFAULT_HASH_MEMORY_KIB / 1024)]
+    pub hash_memory_mib: u32,
     /// Largest number of database connections.
     #[arg(long, env = "WM_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -530,7 +535,11 @@ impl Settings {
                 t_cost: cli.argon2_t_cost,
                 p_cost: cli.argon2_p_cost,
             },
-            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_concurrency: crate::password::concurrency_within(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                cli.hash_memory_mib.saturating_mul(1024),
+                cli.argon2_m_cost,
+            ),
             session_ttl: Duration::from_secs(cli.session_ttl_secs),
             max_token_ttl: cli.max_token_ttl_secs.map(Duration::from_secs),
             impersonation_ttl: Duration::from_secs(cli.impersonation_ttl_secs.max(1)),
@@ -599,6 +608,14 @@ pub fn summary(
         (
             "argon2id cost",
             format!("m={} KiB, t={}, p={}", a.m_cost, a.t_cost, a.p_cost),
+        ),
+        (
+            "password hashing",
+            format!(
+                "{} at once ({} MiB of argon2 memory at most)",
+                settings.hash_concurrency,
+                (settings.hash_concurrency as u64 * u64::from(a.m_cost)).div_ceil(1024)
+            ),
         ),
         (
             "lockout",

@@ -2,18 +2,19 @@
 //! of logins never stalls token-authenticated requests.
 //!
 //! The pool is a fixed set of long-lived threads at the lowest scheduling priority (Linux's
-//! `SCHED_IDLE`), fed by one queue: request threads pre-empt a hash whenever they have work, and each
-//! hashing thread reuses its own ~19 MiB of argon2 memory. (On tokio's blocking pool the
+//! `SCHED_IDLE`), fed by one queue: request threads pre-empt a hash whenever they have work.
+//! Their number is bounded by a memory budget (`--hash-memory-mib`: threads × m_cost within
+//! it), so that a login storm's memory does not grow with the number of cores. Each hashing
+//! thread reuses its ~19 MiB of argon2 memory while hashes keep coming, and gives it back
+//! to the system after [`RELEASE_MEMORY_AFTER`] without one. (On tokio's blocking pool the
 //! hashes wandered over dozens of short-lived threads, each leaving its memory in an
 //! allocator arena of its own: 600 MiB resident after a few seconds of logins.)
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
-use std::cell::RefCell;
-
-use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
@@ -45,12 +46,6 @@ impl Argon2Params {
         p_cost: 1,
     };
 
-    fn argon2(&self) -> Argon2<'static> {
-        let params = Params::new(self.m_cost, self.t_cost, self.p_cost, None)
-            .expect("argon2 parameters are validated at start-up");
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-    }
-
     /// Checks that argon2 accepts these parameters.
     pub fn validate(&self) -> std::result::Result<(), String> {
         Params::new(self.m_cost, self.t_cost, self.p_cost, None)
@@ -80,6 +75,49 @@ pub const SCHED_IDLE: u32 = 5;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// A hashing thread that has had no job for this long gives its argon2 memory back (a
+/// storm reuses it from one hash to the next; an idle server holds none).
+pub const RELEASE_MEMORY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Default bound on the argon2 memory of the hashes running at once, in KiB (40 MiB: two
+/// hashes at OWASP's m=19456 KiB).
+pub const DEFAULT_HASH_MEMORY_KIB: u32 = 40 * 1024;
+
+/// How many hashes may run at once: at most `threads`, and no more than fit in `budget_kib`
+/// of argon2 memory at `m_cost` KiB each (never fewer than one).
+pub fn concurrency_within(threads: usize, budget_kib: u32, m_cost: u32) -> usize {
+    let fit = (budget_kib / m_cost.max(1)).max(1) as usize;
+    threads.clamp(1, fit.max(1))
+}
+
+/// The queue the hashing threads wait on, with a deadline (std's channel cannot be waited
+/// on by several threads, each with a timeout of its own).
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+    /// [`RELEASE_MEMORY_AFTER`], shorter in tests.
+    release_after: std::time::Duration,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// Set when the last [`Hasher`] is dropped: the threads finish the queue and exit.
+    closed: bool,
+}
+
+/// Closes the queue when the last clone of a [`Hasher`] goes.
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.state.lock() {
+            s.closed = true;
+        }
+        self.0.ready.notify_all();
+    }
+}
+
 /// Hashes and verifies passwords on `concurrency` dedicated threads, with at most
 /// `max_pending` jobs waiting or running: past that, a job is refused at once (a flood of
 /// logins must not grow memory without bound).
@@ -87,10 +125,11 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct Hasher {
     params: Argon2Params,
     /// The pool's queue; its threads exit when the last clone is dropped.
-    queue: mpsc::Sender<Job>,
+    queue: Arc<Closer>,
     dummy: Arc<String>,
     pending: Arc<AtomicUsize>,
     max_pending: usize,
+    threads: usize,
 }
 
 /// Counts a job as pending from its submission until it has run or been dropped.
@@ -133,6 +172,49 @@ fn lower_priority() {
     }
 }
 
+/// A hashing thread: runs jobs from the queue, keeps its argon2 memory while jobs keep
+/// coming, gives it back after [`RELEASE_MEMORY_AFTER`] without one, exits when the queue
+/// is closed and empty.
+fn hashing_thread(queue: Arc<Queue>) {
+    lower_priority();
+    KEEP_MEMORY.set(true);
+    let Ok(mut state) = queue.state.lock() else {
+        return;
+    };
+    loop {
+        if let Some(job) = state.jobs.pop_front() {
+            drop(state);
+            // A panic loses that job's answer (its caller sees an error), not the thread.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            state = match queue.state.lock() {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            continue;
+        }
+        if state.closed {
+            return;
+        }
+        let holding = MEMORY.with_borrow(|m| m.capacity() > 0);
+        state = if holding {
+            match queue.ready.wait_timeout(state, queue.release_after) {
+                Ok((s, t)) => {
+                    if t.timed_out() && s.jobs.is_empty() {
+                        release_memory();
+                    }
+                    s
+                }
+                Err(_) => return,
+            }
+        } else {
+            match queue.ready.wait(state) {
+                Ok(s) => s,
+                Err(_) => return,
+            }
+        };
+    }
+}
+
 impl Hasher {
     /// A hasher with these parameters and `concurrency` hashing threads, and no practical
     /// bound on waiting jobs.
@@ -142,39 +224,43 @@ impl Hasher {
 
     /// A hasher that refuses jobs beyond `max_pending` waiting or running.
     pub fn bounded(params: Argon2Params, concurrency: usize, max_pending: usize) -> Self {
-        let argon = params.argon2();
-        let dummy = argon
-            .hash_password(b"dummy password for unknown accounts")
-            .expect("hashing a constant cannot fail")
-            .to_string();
-        let (queue, jobs) = mpsc::channel::<Job>();
-        let jobs = Arc::new(Mutex::new(jobs));
-        for i in 0..concurrency.max(1) {
-            let jobs = jobs.clone();
+        Self::build(params, concurrency, max_pending, RELEASE_MEMORY_AFTER)
+    }
+
+    fn build(
+        params: Argon2Params,
+        concurrency: usize,
+        max_pending: usize,
+        release_after: std::time::Duration,
+    ) -> Self {
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState::default()),
+            ready: Condvar::new(),
+            release_after,
+        });
+        let threads = concurrency.max(1);
+        for i in 0..threads {
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let next = match jobs.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = next else { return };
-                        // A panic loses that job's answer (its caller sees an error), not
-                        // the thread.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                    }
-                })
+                // A hash needs little stack (its memory is on the heap).
+                .stack_size(256 * 1024)
+                .spawn(move || hashing_thread(queue))
                 .expect("the OS can start the hashing threads");
         }
         Hasher {
+            dummy: Arc::new(dummy_hash(params)),
             params,
-            queue,
-            dummy: Arc::new(dummy),
+            queue: Arc::new(Closer(queue)),
             pending: Arc::new(AtomicUsize::new(0)),
             max_pending: max_pending.max(1),
+            threads,
         }
+    }
+
+    /// How many hashes may run at once (the hashing threads).
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Jobs waiting or running now.
@@ -211,9 +297,16 @@ impl Hasher {
             drop(pending);
             let _ = tx.send(out);
         });
-        self.queue
-            .send(job)
-            .map_err(|_| Error::internal("the password hashing threads are gone"))?;
+        {
+            let mut state = self
+                .queue
+                .0
+                .state
+                .lock()
+                .map_err(|_| Error::internal("the password hashing threads are gone"))?;
+            state.jobs.push_back(job);
+        }
+        self.queue.0.ready.notify_one();
         rx.await
             .map_err(|_| Error::internal("a password hashing job failed"))
     }
@@ -222,6 +315,19 @@ impl Hasher {
     pub async fn hash(&self, password: String) -> Result<String> {
         let params = self.params;
         self.run(move || hash_now(params, &password)).await?
+    }
+
+    /// Hashes a new password and gives the thread's argon2 memory back at once: for a hash
+    /// that is not followed by others (the bootstrap's, at start-up), so that an idle server
+    /// holds no argon2 memory.
+    pub async fn hash_once(&self, password: String) -> Result<String> {
+        let params = self.params;
+        self.run(move || {
+            let out = hash_now(params, &password);
+            release_memory();
+            out
+        })
+        .await?
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no
@@ -251,28 +357,79 @@ impl Hasher {
 }
 
 thread_local! {
-    /// The argon2 memory of this hashing thread, kept from one hash to the next. Allocating
-    /// ~19 MiB per hash cost a fifth of the time in page faults, and the freed blocks were
-    /// rarely reused by the allocator: 360 MiB resident after a few dozen hashes.
+    /// The argon2 memory of this hashing thread, kept from one hash to the next while
+    /// hashes keep coming. Allocating ~19 MiB per hash cost a fifth of the time in page
+    /// faults; kept for ever, it was 19 MiB per thread on an idle server.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    /// Whether this thread keeps its memory between hashes (hashing threads only).
+    static KEEP_MEMORY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` on `blocks` blocks of argon2 memory: the thread's own buffer, or a buffer of
-/// its own for a hash that needs more than the configured cost (an odd stored hash must
-/// not pin a larger buffer).
+/// Smallest allocation glibc's malloc always serves with its own `mmap` and gives back to
+/// the system when freed: its dynamic mmap threshold never rises past 32 MiB on 64-bit
+/// systems (mallopt(3), `M_MMAP_THRESHOLD`). A smaller argon2 buffer, once freed, raised
+/// the threshold to its size and the next one came from (and stayed in) an arena. The
+/// capacity beyond the blocks used is address space only: pages never touched take no
+/// memory.
+const ALWAYS_MAPPED_BLOCKS: usize = (32 * 1024 * 1024) / std::mem::size_of::<Block>() + 1;
+
+/// `blocks` zeroed argon2 blocks, in an allocation given back to the system when dropped.
+fn fresh_memory(blocks: usize) -> Vec<Block> {
+    let mut m = Vec::with_capacity(blocks.max(ALWAYS_MAPPED_BLOCKS));
+    m.resize(blocks, Block::default());
+    m
+}
+
+/// Gives the calling thread's argon2 memory back.
+fn release_memory() {
+    MEMORY.with_borrow_mut(|m| *m = Vec::new());
+}
+
+/// Runs `f` on `blocks` blocks of argon2 memory: the thread's own buffer on a hashing
+/// thread, or a buffer for this hash only (on other threads, or for a hash that needs more
+/// than the configured cost: an odd stored hash must not pin a larger buffer).
 fn with_memory<T>(blocks: usize, configured: Argon2Params, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    if blocks > configured.m_cost as usize {
-        return f(&mut vec![Block::default(); blocks]);
+    if blocks > configured.m_cost as usize || !KEEP_MEMORY.get() {
+        return f(&mut fresh_memory(blocks));
     }
     MEMORY.with_borrow_mut(|memory| {
         if memory.len() < blocks {
-            memory.resize(blocks, Block::default());
+            *memory = fresh_memory(blocks);
         }
         match memory.get_mut(..blocks) {
             Some(m) => f(m),
-            None => f(&mut vec![Block::default(); blocks]),
+            None => f(&mut fresh_memory(blocks)),
         }
     })
+}
+
+/// The PHC string unknown accounts are verified against: the configured costs, a random
+/// salt and a random output. Verifying against it costs what verifying a real hash does
+/// (the cost is in the parameters); its output is never compared as a success (the account
+/// does not exist), so it needs no hashing of its own, nor its memory, at start-up.
+fn dummy_hash(configured: Argon2Params) -> String {
+    let mut salt = [0u8; 16];
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    // Without the OS's randomness, zeros serve as well: the output is never accepted.
+    let _ = getrandom::fill(&mut salt);
+    let _ = getrandom::fill(&mut out);
+    let phc = Params::new(
+        configured.m_cost,
+        configured.t_cost,
+        configured.p_cost,
+        None,
+    )
+    .ok()
+    .and_then(|params| {
+        Some(PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).ok()?,
+            salt: Some(Salt::new(&salt).ok()?),
+            hash: Some(Output::new(&out).ok()?),
+        })
+    });
+    phc.map_or_else(String::new, |p| p.to_string())
 }
 
 /// Whether `password` hashes to `expected`: what argon2's `verify_password` decides, on
@@ -461,6 +618,80 @@ mod tests {
         }
         assert_eq!(hasher.pending(), 0);
         hasher.run(|| ()).await.unwrap();
+    }
+
+    /// The argon2 memory the hashing thread holds, in blocks.
+    async fn held(hasher: &Hasher) -> usize {
+        hasher
+            .run(|| MEMORY.with_borrow(|m| m.capacity()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hashing_thread_gives_its_memory_back_when_idle() {
+        let params = Argon2Params {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let hasher = Hasher::build(params, 1, 100, std::time::Duration::from_millis(300));
+        assert_eq!(held(&hasher).await, 0, "nothing before the first hash");
+        let h = hasher.hash("mypassword123".into()).await.unwrap();
+        // Kept while hashes keep coming, in an allocation glibc maps on its own.
+        assert!(held(&hasher).await >= ALWAYS_MAPPED_BLOCKS);
+        assert_eq!(
+            hasher
+                .verify("mypassword123".into(), Some(h))
+                .await
+                .unwrap(),
+            Verified::Yes
+        );
+        assert!(held(&hasher).await >= ALWAYS_MAPPED_BLOCKS);
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        assert_eq!(held(&hasher).await, 0, "given back after the idle delay");
+        // The bootstrap's hash gives it back at once.
+        hasher.hash_once("mypassword123".into()).await.unwrap();
+        assert_eq!(held(&hasher).await, 0);
+        // Hashes on other threads never keep any.
+        hash_now(params, "mypassword123").unwrap();
+        assert_eq!(MEMORY.with_borrow(|m| m.capacity()), 0);
+    }
+
+    #[test]
+    fn hashes_in_parallel_are_bounded_by_the_memory_budget() {
+        let budget = DEFAULT_HASH_MEMORY_KIB;
+        let m = Argon2Params::OWASP.m_cost;
+        assert_eq!(concurrency_within(2, budget, m), 2);
+        assert_eq!(concurrency_within(64, budget, m), 2, "not one per core");
+        assert_eq!(concurrency_within(1, budget, m), 1);
+        assert_eq!(concurrency_within(8, 1024, m), 1, "never fewer than one");
+        assert_eq!(concurrency_within(8, budget, 64), 8, "at most one per core");
+        assert_eq!(concurrency_within(0, budget, m), 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_are_verified_at_the_configured_cost() {
+        let params = Argon2Params {
+            m_cost: 128,
+            t_cost: 3,
+            p_cost: 1,
+        };
+        let dummy = dummy_hash(params);
+        let parsed = PasswordHash::new(&dummy).unwrap();
+        let p = Params::try_from(&parsed).unwrap();
+        assert_eq!((p.m_cost(), p.t_cost(), p.p_cost()), (128, 3, 1));
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_ne!(
+            dummy,
+            dummy_hash(params),
+            "a random salt and output each time"
+        );
+        let hasher = Hasher::new(params, 1);
+        assert_eq!(
+            hasher.verify(String::new(), None).await.unwrap(),
+            Verified::No
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::util::{Context, Result, median};
 use crate::wrk::{self, Measured, Run, Workload};
 
 /// The server's default argon2id parameters (OWASP): m=19456 KiB, t=2, p=1.
-const M_COST: u32 = 19456;
+pub const M_COST: u32 = 19456;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
 

@@ -131,7 +131,13 @@ async fn ready(State(s): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "server",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 async fn openapi(State(s): State<AppState>) -> Response {
-    let body = s.openapi.get().cloned().unwrap_or_default();
+    // Written on the first request (a third of a megabyte an idle server need not hold).
+    let body = s
+        .openapi
+        .get_or_init(|| {
+            serde_json::to_string_pretty(&openapi_doc(s.svc.settings())).unwrap_or_default()
+        })
+        .clone();
     (
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
@@ -286,10 +292,10 @@ pub fn app(svc: Arc<Service>) -> Router {
     let (router, _) = api_router().split_for_parts();
     let doc = openapi_doc(svc.settings());
     let requirements = Arc::new(openapi::route_requirements(&doc));
-    let doc_json = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    drop(doc);
     let state = AppState {
         svc,
-        openapi: Arc::new(OnceLock::from(doc_json)),
+        openapi: Arc::new(OnceLock::new()),
         requirements,
     };
     router

@@ -357,7 +357,7 @@ impl Service {
             .map_err(|e| format!("admin password: {e}"))?;
         let hash = self
             .hasher
-            .hash(password.to_string())
+            .hash_once(password.to_string())
             .await
             .map_err(|e| e.to_string())?;
         let b = crate::store::Bootstrap {

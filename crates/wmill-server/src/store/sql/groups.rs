@@ -296,18 +296,12 @@ impl GroupStore for SqlStore {
                 Some(_) => return Ok(GroupAdd::NoGroup),
                 None => {}
             }
-            let m: Option<String> = sqlx::query_scalar(
-                "SELECT username FROM member WHERE workspace_id = $1 AND username = $2",
-            )
-            .bind(ws)
-            .bind(username)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if m.is_none() {
-                return Ok(GroupAdd::NotInWorkspace);
-            }
+            // Only a member of the workspace is added; one statement for the usual case,
+            // a second only to tell why nothing was added.
             let n = sqlx::query(
-                "INSERT INTO group_member (workspace_id, group_name, username) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                "INSERT INTO group_member (workspace_id, group_name, username) SELECT $1, $2, $3 \
+                 WHERE EXISTS (SELECT 1 FROM member WHERE workspace_id = $1 AND username = $3) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(ws)
             .bind(group)
@@ -316,7 +310,18 @@ impl GroupStore for SqlStore {
             .await?
             .rows_affected();
             if n == 0 {
-                return Ok(GroupAdd::AlreadyMember);
+                let m: Option<String> = sqlx::query_scalar(
+                    "SELECT username FROM member WHERE workspace_id = $1 AND username = $2",
+                )
+                .bind(ws)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+                return Ok(if m.is_none() {
+                    GroupAdd::NotInWorkspace
+                } else {
+                    GroupAdd::AlreadyMember
+                });
             }
             insert_audit!(tx, audit);
             GroupAdd::Added

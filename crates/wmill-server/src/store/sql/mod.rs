@@ -47,12 +47,14 @@ macro_rules! read {
 
 /// Runs `$body` in a write transaction bound to `$tx`, committing when it completes, then
 /// empties the authentication cache. An early return or `?` drops the transaction, which
-/// rolls it back (nothing changed, nothing to forget).
+/// rolls it back (nothing changed, nothing to forget). On SQLite the transaction is a
+/// savepoint in the single writer's open batch, committed with the transactions waiting
+/// behind it (group commit, `group_commit.rs`), and answered after that commit.
 macro_rules! write_tx {
     ($self:ident, |$tx:ident| $body:expr) => {
         match &$self.db {
-            Db::Sqlite { write, .. } => {
-                let mut $tx = write.begin().await?;
+            Db::Sqlite { writer, .. } => {
+                let mut $tx = writer.begin().await?;
                 let out = $body;
                 let committed = $tx.commit().await;
                 // Before anyone is answered, even if the commit reported an error.
@@ -76,8 +78,8 @@ macro_rules! write_tx {
 macro_rules! insert_tx {
     ($self:ident, |$tx:ident| $body:expr) => {
         match &$self.db {
-            Db::Sqlite { write, .. } => {
-                let mut $tx = write.begin().await?;
+            Db::Sqlite { writer, .. } => {
+                let mut $tx = writer.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
                 Ok(out)
@@ -291,6 +293,7 @@ mod accounts;
 mod audit;
 mod auth;
 mod chain;
+mod group_commit;
 mod groups;
 #[macro_use]
 mod instance_groups;
@@ -387,7 +390,13 @@ pub struct SchemaReport {
 }
 
 pub(super) enum Db {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        /// The one write connection: for the migrations and the chain's sealing at start.
+        write: SqlitePool,
+        /// The same connection, for write transactions, with group commit.
+        writer: std::sync::Arc<group_commit::Writer>,
+    },
     Postgres(PgPool),
 }
 
@@ -474,6 +483,12 @@ pub(crate) fn lock_sqlite(path: &Path) -> Result<std::fs::File, String> {
 
 /// A PostgreSQL connection idle this long is checked before use.
 const RECHECK_IDLE_CONNECTIONS_AFTER: Duration = Duration::from_secs(1);
+
+/// A SQLite connection idle this long is closed, with its thread and its page cache
+/// (sqlx's pool checks every this long: a connection goes within twice it), and opened
+/// again when needed (a millisecond or so). A burst of reads opens up to
+/// `--db-max-connections` of them; an idle server keeps none.
+const SQLITE_IDLE: Duration = Duration::from_secs(15);
 
 /// SQLite virtual-machine steps between two looks at a read's deadline (a few microseconds).
 const PROGRESS_STEPS: i32 = 10_000;
@@ -592,6 +607,7 @@ impl SqlStore {
                 // connection's worker thread).
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .idle_timeout(SQLITE_IDLE)
                     .acquire_timeout(opts.acquire_timeout)
                     .test_before_acquire(false)
                     .connect_with(base.clone())
@@ -602,6 +618,7 @@ impl SqlStore {
                 let limit = opts.statement_timeout;
                 let read = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
+                    .idle_timeout(SQLITE_IDLE)
                     .acquire_timeout(opts.acquire_timeout)
                     .test_before_acquire(false)
                     .before_acquire(move |conn, _| {
@@ -632,7 +649,11 @@ impl SqlStore {
                     .await
                     .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
                 SqlStore {
-                    db: Db::Sqlite { read, write },
+                    db: Db::Sqlite {
+                        read,
+                        writer: group_commit::Writer::new(write.clone()),
+                        write,
+                    },
                     cache: Some(AuthCache::default()),
                     lock: std::sync::Mutex::new(Some(lock)),
                     schema: SchemaReport::default(),
@@ -650,6 +671,13 @@ impl SqlStore {
             .seal_if_new()
             .await
             .map_err(|e| format!("cannot chain the audit log: {e}"))?;
+        // The migrations and the chain's check read every table: their pages need not stay
+        // in the connections' caches of an idle server.
+        if let Db::Sqlite { read, write, .. } = &store.db {
+            for pool in [write, read] {
+                let _ = sqlx::raw_sql("PRAGMA shrink_memory").execute(pool).await;
+            }
+        }
         Ok(store)
     }
 
@@ -735,7 +763,7 @@ impl SqlStore {
     /// Each pool's connections: `(name, open, idle)`.
     pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
         match &self.db {
-            Db::Sqlite { read, write } => vec![
+            Db::Sqlite { read, write, .. } => vec![
                 ("sqlite_read", read.size(), read.num_idle()),
                 ("sqlite_write", write.size(), write.num_idle()),
             ],
@@ -805,7 +833,7 @@ impl SqlStore {
     /// file, so that another server may open it.
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
