@@ -2,7 +2,7 @@
 -- PostgreSQL"). Each instance with `--pg-cache=on` holds a row here: its lease (a time on
 -- the database's clock, microseconds since the epoch), the last invalidation epoch it has
 -- applied, and whether a writer fenced it (it stopped answering; it may not renew, it must
--- join again with an empty cache).
+-- join again with an empty cache). `wmill-server migrate` does not copy it; SQLite has none.
 CREATE TABLE cache_instance (
     id          BIGSERIAL PRIMARY KEY,
     lease_until BIGINT NOT NULL,
