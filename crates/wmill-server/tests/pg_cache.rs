@@ -772,6 +772,100 @@ fn a_cut_listening_connection_never_serves_a_stale_entry() {
     eprintln!("{checked} checker requests after an answer, none stale");
 }
 
+#[test]
+#[cfg_attr(
+    not(wmill_pg),
+    ignore = "needs PostgreSQL: set WMILL_TEST_POSTGRES_URL to run it"
+)]
+fn a_hung_listening_connection_never_serves_a_stale_entry() {
+    // The instance goes on answering while its listening connection delivers nothing: its
+    // PostgreSQL backend is stopped (SIGSTOP, then SIGCONT after 7 s whatever happens). A
+    // writer that did not wait for that instance would let it serve its cached copy.
+    let pg = support::fresh_pg_database_blocking(&support::pg_url());
+    let dbname = pg.url.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new(instances(dir.path(), &pg.url, 3, |_| vec![]));
+    let checker = Checker::start(w.procs.clone(), 17, 1);
+    let mut rng = Rng::new(17);
+    let base = support::pg_url();
+    for (n, path) in [
+        Path_::UserDisable,
+        Path_::TokenDelete,
+        Path_::GroupMemberRemoval,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        wait_for_leases(&pg.url, 3);
+        let resume: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+        // Should this test fail, the backends it stopped go on all the same (a stopped
+        // backend left behind would hold up the cluster for other tests).
+        struct ContinueOnDrop(Mutex<Vec<String>>);
+        impl Drop for ContinueOnDrop {
+            fn drop(&mut self) {
+                let pids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                if !pids.is_empty() {
+                    let _ = std::process::Command::new("kill")
+                        .arg("-CONT")
+                        .args(pids.iter())
+                        .status();
+                }
+            }
+        }
+        let stopped = ContinueOnDrop(Mutex::new(Vec::new()));
+        let took = w.round(
+            &mut rng,
+            &checker,
+            n,
+            path,
+            None,
+            |rng| {
+                let pids = sql(
+                    &base,
+                    &format!(
+                        "SELECT pid::BIGINT FROM pg_stat_activity WHERE datname = '{dbname}' \
+                         AND application_name = 'wmill-cache-listener' ORDER BY pid"
+                    ),
+                );
+                assert_eq!(pids.len(), 3, "{pids:?}");
+                // All three, or one: with all, the two instances that do not write are
+                // silent whichever writes.
+                let pids = if n == 0 {
+                    vec![pids[rng.below(3)].clone()]
+                } else {
+                    pids
+                };
+                let kill = |sig: &str, pids: &[String]| {
+                    let ok = std::process::Command::new("kill")
+                        .arg(sig)
+                        .args(pids)
+                        .status()
+                        .unwrap()
+                        .success();
+                    assert!(ok, "kill {sig} {pids:?}");
+                };
+                *stopped.0.lock().unwrap() = pids.clone();
+                kill("-STOP", &pids);
+                *resume.lock().unwrap() = Some(std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(7));
+                    kill("-CONT", &pids);
+                }));
+            },
+            || {},
+        );
+        resume.lock().unwrap().take().unwrap().join().unwrap();
+        eprintln!("listeners' backends stopped: the revocation took {took:?}");
+        if n > 0 {
+            assert!(
+                took >= Duration::from_millis(250),
+                "the writer waited for the silent instances (fenced after 250 ms): {took:?}"
+            );
+        }
+    }
+    let (_, stale) = checker.finish();
+    assert!(stale.is_empty(), "stale accepts: {stale:#?}");
+}
+
 fn signal(p: &Proc, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([sig, &p.child.id().to_string()])
