@@ -35,7 +35,7 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use super::StoreError;
 use super::cache::AuthCache;
 
-/// The channel invalidations are sent on (by `cache_invalidate()`, migration 0009).
+/// The channel invalidations are sent on (by `cache_invalidate()`, migration 0010).
 pub const CHANNEL: &str = "wmill_cache";
 /// The `application_name` of the listening connections (for operators and tests).
 pub const LISTENER_NAME: &str = "wmill-cache-listener";

@@ -69,7 +69,7 @@ macro_rules! write_tx {
             Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
-                // Last: the epoch's lock is held from here to the commit (migration 0009).
+                // Last: the epoch's lock is held from here to the commit (migration 0010).
                 let epoch: i64 = sqlx::query_scalar("SELECT cache_invalidate()")
                     .fetch_one(&mut *$tx)
                     .await?;
@@ -515,7 +515,7 @@ fn migrator(postgres: bool) -> Migrator {
             6 "0006_single_sign_on",
             7 "0007_scim",
             8 "0008_audit_chain",
-            9 "0009_pg_cache",
+            10 "0010_pg_cache",
         )
     } else {
         migrations!("sqlite":
@@ -527,7 +527,7 @@ fn migrator(postgres: bool) -> Migrator {
             6 "0006_single_sign_on",
             7 "0007_scim",
             8 "0008_audit_chain",
-            9 "0009_pg_cache",
+            10 "0010_pg_cache",
         )
     })
 }
