@@ -8,7 +8,10 @@
 //! - `wmill_oidc`: `npm ci` was run in `.ci/oidc` (oidc-provider, jose) and `node` is on `PATH`;
 //! - `wmill_browser`: Chromium (`CHROMIUM`, or Debian's `/usr/bin/chromium`), `npm ci` in
 //!   `.ci/browser` (puppeteer-core, axe-core) and `node`;
-//! - `wmill_systemd`: `systemd-analyze` is on `PATH` (the systemd unit in `contrib/`).
+//! - `wmill_systemd`: `systemd-analyze` is on `PATH` (the systemd unit in `contrib/`);
+//! - `wmill_pg_ctl`: PostgreSQL's server binaries (`initdb`, `pg_ctl` in
+//!   `/usr/lib/postgresql/*/bin`, as `.ci/pg` uses them): tests that restart a cluster of
+//!   their own (`tests/pg_cache.rs`).
 //!
 //! Under `CI` nothing may be skipped: `tests/server/meta.rs` fails when a part is missing.
 
@@ -30,6 +33,7 @@ fn main() {
         "wmill_oidc",
         "wmill_browser",
         "wmill_systemd",
+        "wmill_pg_ctl",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
@@ -62,6 +66,16 @@ fn main() {
         _ => Path::new("../../.ci/official-client/node_modules/.bin/wmill").is_file(),
     };
     let node = on_path("node");
+    let pg_ctl = std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| {
+        versions.flatten().any(|v| {
+            let bin = v.path().join("bin");
+            bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()
+        })
+    });
+    if pg_ctl {
+        println!("cargo::rustc-cfg=wmill_pg_ctl");
+    }
+    println!("cargo::rerun-if-changed=/usr/lib/postgresql");
     if on_path("systemd-analyze") {
         println!("cargo::rustc-cfg=wmill_systemd");
     }

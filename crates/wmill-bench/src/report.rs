@@ -716,6 +716,72 @@ fn item2(d: &mut Doc, r: &Results) {
         d.table(&head, vec![row]);
     }
     for t in &r.throughput {
+        if t.cache_off.len() != 2 {
+            continue;
+        }
+        d.p(format!(
+            "The cache on and off on {} (the table above has it on, the default; off: a \
+             second server with `--pg-cache=off` on the same database, same wrk, one run), and \
+             three instances with the cache on loaded together (one `wrk -t1 -c{}` each, at \
+             the same time):",
+            t.backend.name(),
+            (t.connections / 3).max(1)
+        ));
+        let bare = t.rps(0);
+        let mut rows = Vec::new();
+        for (i, off) in t.cache_off.iter().enumerate() {
+            let on = t.typical(i + 1);
+            rows.push(vec![
+                format!("`{}`", TARGETS[i + 1].0),
+                thousands(t.rps(i + 1)),
+                format!("{:.2}", t.ratio(i + 1)),
+                ms(on.p(99.0)),
+                thousands(off.rps()),
+                format!("{:.2}", off.rps() / bare),
+                ms(off.p(99.0)),
+            ]);
+        }
+        d.table(
+            &[
+                "Endpoint",
+                "cache on: req/s",
+                "÷ bare",
+                "p99 (ms)",
+                "cache off: req/s",
+                "÷ bare",
+                "p99 (ms)",
+            ],
+            rows,
+        );
+        if !t.three.is_empty() {
+            let total: f64 = t.three.iter().map(Measured::rps).sum();
+            let each: Vec<String> = t.three.iter().map(|m| thousands(m.rps())).collect();
+            let p99 = t.three.iter().map(|m| m.p(99.0)).fold(0.0_f64, f64::max);
+            d.p(format!(
+                "Three instances, whoami: **{} req/s in all** ({} each; worst p99 {} ms), \
+                 {:.2} of the one bare handler, all three and wrk on the same two cores.",
+                thousands(total),
+                each.join(" / "),
+                ms(p99),
+                total / bare
+            ));
+        }
+        if !t.revocation_ms.is_empty() {
+            let v = &t.revocation_ms;
+            d.p(format!(
+                "The cost for writers: {} revocations with three instances (a token made, \
+                 used twice on each instance so that all three cache it, then deleted through \
+                 a random one; the time until that delete is answered, which includes every \
+                 other instance's acknowledgement; each instance then refuses it): **p50 {:.2} \
+                 ms, p99 {:.2} ms**, max {:.2} ms.",
+                v.len(),
+                crate::util::percentile(v, 50.0),
+                crate::util::percentile(v, 99.0),
+                v.iter().copied().fold(0.0_f64, f64::max)
+            ));
+        }
+    }
+    for t in &r.throughput {
         let met = t.ratio(1) >= 0.5;
         let mut why = format!(
             "**{}: goal {}** ({:.2} of the bare handler, {}). ",
@@ -760,10 +826,13 @@ fn item2(d: &mut Doc, r: &Results) {
                      together) and a groups/list two (the token with its account and \
                      membership, then the groups); each is a round trip to a PostgreSQL \
                      backend process on the same two cores as wrk and the server, and that, \
-                     not the server, sets the rate. There is no cache on PostgreSQL: several \
-                     instances may share the database, and a token revoked through one of \
-                     them must be refused by all on the next request, which no in-process \
-                     cache can promise (the multi-instance tests check it). The pool size is \
+                     not the server, sets the rate when nothing is cached (`--pg-cache=off`). \
+                     With the cache on (the default) each instance keeps what authentication \
+                     reads and group lists in memory, as on SQLite, and a revocation is \
+                     answered only once every other instance holding a lease has dropped its \
+                     copy (invalidations sent with `NOTIFY` in the writing transaction and \
+                     acknowledged; leases for instances that are slow, cut off or dead: \
+                     docs/design.md, tests in `crates/wmill-server/tests/pg_cache.rs`). The pool size is \
                      not the limit either: {} to {} req/s from 4 to 32 connections, best at \
                      {best} here, where every backend shares the two cores with the load; \
                      the default (16) stays, because a database on a machine of its own \
@@ -1980,7 +2049,9 @@ fn changes(d: &mut Doc) {
            no allocation to record the use of a token already in the batch.\n\
          - **SQLite: one server per database, and an in-process cache** of what \
            authentication reads and of group lists, emptied by every write that may change \
-           them; revocation stays immediate. PostgreSQL has no cache (several instances).\n\
+           them; revocation stays immediate. On PostgreSQL (issue 21) each instance has the \
+           same cache, kept coherent by acknowledged invalidations and leases \
+           (`--pg-cache`, on by default).\n\
          - **Group lists**: one row per group with its members aggregated by the database, \
            instead of a row per member.\n\
          - **Audit list**: an operation prefix or list becomes one index-served branch per \

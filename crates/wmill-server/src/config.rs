@@ -117,6 +117,12 @@ pub struct Cli {
     /// Statement timeout, in milliseconds.
     #[arg(long, env = "WM_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub db_statement_timeout_ms: u64,
+    /// On PostgreSQL: cache what authenticating a request reads and group lists on this
+    /// instance, kept coherent with every other instance (a revocation is answered only once
+    /// every instance that may serve from its cache has dropped it; see docs/design.md).
+    /// `off`: every request reads the database. Ignored on SQLite (always cached there).
+    #[arg(long, env = "WM_PG_CACHE", value_enum, default_value_t = PgCacheMode::On)]
+    pub pg_cache: PgCacheMode,
     /// Single sign-on with an OpenID provider; repeat for several (in `WM_OIDC`, separate
     /// them with `;`):
     /// `NAME=ISSUER_URL,client_id=ID,client_secret_file=PATH[,allowed_domains=a.com|b.org][,scopes=openid email profile groups][,groups_claim=groups]`.
@@ -312,6 +318,13 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--pg-cache`: whether an instance on PostgreSQL caches authentication reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PgCacheMode {
+    On,
+    Off,
 }
 
 /// `--password-login`: whether non-superadmins may sign in with a password.

@@ -256,6 +256,14 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         acquire_timeout: Duration::from_secs(5),
     };
     let store = Arc::new(SqlStore::connect(&db, &cli.data_dir).await?);
+    if store.is_postgres() {
+        if cli.pg_cache == config::PgCacheMode::On {
+            store.start_pg_cache();
+            tracing::info!("caching authentication on this instance (--pg-cache=on)");
+        } else {
+            tracing::info!("not caching authentication on this instance (--pg-cache=off)");
+        }
+    }
     let schema = store.schema();
     if schema.applied.is_empty() {
         tracing::info!("database schema up to date at version {}", schema.version);

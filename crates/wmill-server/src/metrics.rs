@@ -198,7 +198,7 @@ pub fn render(svc: &Service, store: &SqlStore, sinks: &[wmill_api::AuditSinkStat
     );
     r.register(
         "auth_cache_lookups",
-        "Authentication cache lookups (SQLite), by kind and hit or miss",
+        "Authentication cache lookups (SQLite; PostgreSQL with --pg-cache=on), by kind and hit or miss",
         m.cache.clone(),
     );
     r.register(

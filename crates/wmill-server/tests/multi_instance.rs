@@ -229,6 +229,10 @@ fn the_server_reports_and_survives_a_database_outage() {
         &[
             ("DATABASE_URL", &url),
             ("WM_ADMIN_PASSWORD", "outage-password"),
+            // The uncached path, whose every request asks the database (with the cache on,
+            // a request may be answered from it in the moment before the instance notices
+            // that its listener was cut: tests/pg_cache.rs covers that case).
+            ("WM_PG_CACHE", "off"),
         ],
     );
     let admin = p.login("admin@windmill.dev", "outage-password");

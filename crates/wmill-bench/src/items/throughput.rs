@@ -31,7 +31,22 @@ pub struct ThroughputResult {
     /// PostgreSQL only: whoami against a second server on the same database, by the size
     /// of its connection pool.
     pub pool_sweep: Vec<(u32, Measured)>,
+    /// PostgreSQL only: whoami and groups/list against a server with `--pg-cache=off` on
+    /// the same database (today's path, side by side with the cached one above).
+    #[serde(default)]
+    pub cache_off: Vec<Measured>,
+    /// PostgreSQL only: three instances with the cache on, loaded together (whoami; one
+    /// wrk per instance, the connections split between them): one measurement each.
+    #[serde(default)]
+    pub three: Vec<Measured>,
+    /// PostgreSQL only, three instances: how long a revocation (a token deleted through a
+    /// random instance, after every instance cached it) took to be answered, in ms.
+    #[serde(default)]
+    pub revocation_ms: Vec<f64>,
 }
+
+/// Revocations timed with three instances.
+pub const REVOCATIONS: usize = 300;
 
 /// Pool sizes tried on PostgreSQL (the default is 16).
 pub const POOL_SIZES: [u32; 4] = [4, 8, 16, 32];
@@ -156,12 +171,134 @@ pub fn run_with_cli(
                 pool_sweep.push((n, m));
             }
         }
+        let (mut cache_off, mut three, mut revocation_ms) = (Vec::new(), Vec::new(), Vec::new());
+        if let Target::Postgres(url) = &stage.target {
+            // Today's path, side by side: the cache off.
+            let off = Server::start(&ServerOpts {
+                bin: &ctx.server_bin,
+                data_dir: &dir.join("cache-off"),
+                database_url: Some(url),
+                argon2: Argon2::Defaults,
+                extra: vec!["--pg-cache".into(), "off".into()],
+            })?;
+            for (t, (name, path)) in TARGETS.iter().enumerate().skip(1) {
+                let m = wrk::run(
+                    &dir,
+                    &format!("cache-off-{t}"),
+                    &Run {
+                        url: format!("{}{path}", off.url),
+                        token: Some(&stage.admin),
+                        workload: Workload::Get,
+                        threads,
+                        connections: ctx.p.load_connections,
+                        duration: ctx.p.load,
+                    },
+                )?;
+                say!("    {name} with --pg-cache=off: {:.0} req/s", m.rps());
+                cache_off.push(m);
+            }
+            off.stop()?;
+            // Three instances with the cache on: the stage's and two more.
+            let others: Vec<Server> = (1..3)
+                .map(|i| {
+                    Server::start(&ServerOpts {
+                        bin: &ctx.server_bin,
+                        data_dir: &dir.join(format!("instance-{i}")),
+                        database_url: Some(url),
+                        argon2: Argon2::Defaults,
+                        extra: vec![],
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let urls: Vec<String> = std::iter::once(stage.server().url.clone())
+                .chain(others.iter().map(|o| o.url.clone()))
+                .collect();
+            // Leases taken, caches warm.
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let per = (ctx.p.load_connections / 3).max(1);
+            let measured: Vec<Result<Measured>> = std::thread::scope(|s| {
+                let hs: Vec<_> = urls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| {
+                        let dir = &dir;
+                        let admin = &stage.admin;
+                        let duration = ctx.p.load;
+                        s.spawn(move || {
+                            wrk::run(
+                                dir,
+                                &format!("three-{i}"),
+                                &Run {
+                                    url: format!("{u}/api/users/whoami"),
+                                    token: Some(admin),
+                                    workload: Workload::Get,
+                                    threads: 1,
+                                    connections: per,
+                                    duration,
+                                },
+                            )
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for m in measured {
+                three.push(m?);
+            }
+            say!(
+                "    whoami on three instances: {:.0} req/s in all",
+                three.iter().map(Measured::rps).sum::<f64>()
+            );
+            // Revocation latency with three instances.
+            let apis: Vec<crate::api::Api> = urls.iter().map(|u| crate::api::Api::new(u)).collect();
+            let mut pick = 0x2545_F491_4F6C_DD1Du64;
+            for n in 0..REVOCATIONS {
+                pick ^= pick << 13;
+                pick ^= pick >> 7;
+                pick ^= pick << 17;
+                let token = apis[n % 3].expect(
+                    201,
+                    "POST",
+                    "/api/users/tokens/create",
+                    Some(&stage.admin),
+                    Some(&serde_json::json!({"label": format!("revoked-{n}")})),
+                )?;
+                for a in &apis {
+                    a.expect(200, "GET", "/api/users/whoami", Some(&token), None)?;
+                    a.expect(200, "GET", "/api/users/whoami", Some(&token), None)?;
+                }
+                let writer = &apis[(pick % 3) as usize];
+                let started = std::time::Instant::now();
+                writer.expect(
+                    200,
+                    "DELETE",
+                    &format!("/api/users/tokens/delete/{token}"),
+                    Some(&stage.admin),
+                    None,
+                )?;
+                revocation_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                for a in &apis {
+                    a.expect(401, "GET", "/api/users/whoami", Some(&token), None)?;
+                }
+            }
+            say!(
+                "    revocation with three instances: p50 {:.2} ms, p99 {:.2} ms",
+                crate::util::percentile(&revocation_ms, 50.0),
+                crate::util::percentile(&revocation_ms, 99.0)
+            );
+            for o in others {
+                o.stop()?;
+            }
+        }
         let r = ThroughputResult {
             backend: b,
             connections: ctx.p.load_connections,
             threads,
             runs,
             pool_sweep,
+            cache_off,
+            three,
+            revocation_ms,
         };
         say!(
             "    whoami {:.2}× and groups/list {:.2}× of the bare handler",

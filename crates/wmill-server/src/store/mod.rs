@@ -9,6 +9,7 @@
 //! member, last superadmin) come back as values.
 
 pub mod cache;
+pub mod pg_cache;
 pub mod sql;
 
 use std::collections::BTreeMap;

@@ -49,6 +49,11 @@ fn nothing_is_skipped_under_ci() {
             "a browser for the page tests (chromium, npm ci in .ci/browser) and node",
         ),
         (
+            cfg!(wmill_pg_ctl),
+            "PostgreSQL's server binaries (initdb, pg_ctl: apt-get install postgresql), for the \
+             tests that restart a cluster of their own",
+        ),
+        (
             cfg!(wmill_systemd),
             "systemd-analyze, to verify contrib/wmill-server.service (apt-get install systemd)",
         ),

@@ -198,7 +198,7 @@ macro_rules! auto_add {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn account(&self, email: &str) -> StoreResult<Option<AccountRow>> {
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.account(email)) {
+        if let Some(hit) = self.cache_read().and_then(|c| c.account(email)) {
             return Ok(Some(hit));
         }
         let since = self.cache_generation();
@@ -208,7 +208,7 @@ impl AccountStore for SqlStore {
         .bind(email)
         .fetch_optional(c)
         .await?);
-        if let (Some(c), Some(r)) = (&self.cache, &row) {
+        if let (Some(c), Some(r)) = (self.cache_fill(), &row) {
             c.put_account(since, email, r);
         }
         Ok(row)

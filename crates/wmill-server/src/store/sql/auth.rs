@@ -132,7 +132,7 @@ impl AuthStore for SqlStore {
     }
 
     async fn token_auth(&self, hash: &str) -> StoreResult<Option<TokenAuthRow>> {
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.token(hash)) {
+        if let Some(hit) = self.cache_read().and_then(|c| c.token(hash)) {
             return Ok(Some(hit));
         }
         let since = self.cache_generation();
@@ -144,14 +144,14 @@ impl AuthStore for SqlStore {
             .fetch_optional(c)
             .await?
         });
-        if let (Some(c), Some(r)) = (&self.cache, &row) {
+        if let (Some(c), Some(r)) = (self.cache_fill(), &row) {
             c.put_token(since, hash, r);
         }
         Ok(row)
     }
 
     async fn token_auth_in(&self, hash: &str, ws: &str) -> StoreResult<Option<WorkspaceAuth>> {
-        if self.cache.is_some() {
+        if self.cache_read().is_some() {
             // Each part from the cache, or filling it.
             let Some(token) = self.token_auth(hash).await? else {
                 return Ok(None);
@@ -164,7 +164,7 @@ impl AuthStore for SqlStore {
                 workspace_exists,
             }));
         }
-        // No cache (PostgreSQL): one round trip instead of three.
+        // No cache that may answer (PostgreSQL): one round trip instead of three.
         let row: Option<WorkspaceAuthRow> = read!(self, |c| sqlx::query_as::<_, WorkspaceAuthRow>(
             AssertSqlSafe(format!(
                 "SELECT {TOKEN_AUTH}, m.username AS m_username, m.is_admin AS m_is_admin, \
@@ -314,7 +314,7 @@ impl AuthStore for SqlStore {
         // or an upgraded hash changes the account, which is then forgotten. (Nothing sets
         // `first_time_user` again, so an account read without it needs no UPDATE: one round
         // trip less per login.)
-        let done: StoreResult<(bool, bool)> = insert_tx!(self, |tx| {
+        let done: StoreResult<(bool, bool, Option<i64>)> = insert_tx!(self, |tx| {
             let current: Option<String> = sqlx::query_scalar(check)
                 .bind(&t.email)
                 .fetch_optional(&mut *tx)
@@ -345,11 +345,25 @@ impl AuthStore for SqlStore {
                 .await?;
             insert_token!(tx, t);
             insert_audit!(tx, audit);
-            (true, rehash.is_some() || first > 0)
+            let changed = rehash.is_some() || first > 0;
+            // On PostgreSQL a changed account is published as write_tx! does.
+            let epoch: Option<i64> = if changed && self.is_postgres() {
+                Some(
+                    sqlx::query_scalar("SELECT cache_invalidate()")
+                        .fetch_one(&mut *tx)
+                        .await?,
+                )
+            } else {
+                None
+            };
+            (true, changed, epoch)
         });
-        if !matches!(done, Ok((_, false))) {
+        if !matches!(done, Ok((_, false, _))) {
             self.forget_cached();
         }
-        done.map(|(minted, _)| minted)
+        if let Ok((_, _, Some(epoch))) = &done {
+            self.await_invalidated(*epoch).await?;
+        }
+        done.map(|(minted, _, _)| minted)
     }
 }

@@ -109,11 +109,7 @@ impl SqlStore {
 #[async_trait]
 impl GroupStore for SqlStore {
     async fn list_groups(&self, ws: &str, offset: i64, limit: i64) -> StoreResult<Vec<GroupRow>> {
-        if let Some(hit) = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.groups(ws, offset, limit))
-        {
+        if let Some(hit) = self.cache_read().and_then(|c| c.groups(ws, offset, limit)) {
             return Ok(hit);
         }
         let since = self.cache_generation();
@@ -133,7 +129,7 @@ impl GroupStore for SqlStore {
                 .await?
         });
         let rows = Self::group_rows(ws, raw)?;
-        if let Some(c) = &self.cache {
+        if let Some(c) = self.cache_fill() {
             c.put_groups(since, ws, offset, limit, &rows);
         }
         Ok(rows)

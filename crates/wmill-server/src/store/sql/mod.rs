@@ -26,7 +26,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use std::sync::Arc;
+
 use super::cache::AuthCache;
+use super::pg_cache::PgCache;
 use super::*;
 
 /// Runs `$body` with `$c` bound to a pool for reading.
@@ -46,10 +49,13 @@ macro_rules! read {
 }
 
 /// Runs `$body` in a write transaction bound to `$tx`, committing when it completes, then
-/// empties the authentication cache. An early return or `?` drops the transaction, which
-/// rolls it back (nothing changed, nothing to forget). On SQLite the transaction is a
-/// savepoint in the single writer's open batch, committed with the transactions waiting
-/// behind it (group commit, `group_commit.rs`), and answered after that commit.
+/// empties the authentication cache. On SQLite the transaction is a savepoint in the
+/// single writer's open batch, committed with the transactions waiting behind it (group
+/// commit, `group_commit.rs`), and answered after that commit. On PostgreSQL the
+/// transaction also publishes an invalidation (`cache_invalidate()`), and the caller is
+/// answered only once every other instance that may serve from its cache has applied it
+/// (see `store/pg_cache.rs`). An early return or `?` drops the transaction, which rolls it
+/// back (nothing changed, nothing to forget).
 macro_rules! write_tx {
     ($self:ident, |$tx:ident| $body:expr) => {
         match &$self.db {
@@ -65,7 +71,14 @@ macro_rules! write_tx {
             Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
-                $tx.commit().await?;
+                // Last: the epoch's lock is held from here to the commit (migration 0010).
+                let epoch: i64 = sqlx::query_scalar("SELECT cache_invalidate()")
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                let committed = $tx.commit().await;
+                $self.forget_cached();
+                committed?;
+                $self.await_invalidated(epoch).await?;
                 Ok(out)
             }
         }
@@ -405,6 +418,8 @@ pub struct SqlStore {
     pub(super) db: Db,
     /// On SQLite only (see [`AuthCache`]).
     pub(super) cache: Option<AuthCache>,
+    /// On PostgreSQL with `--pg-cache=on`, once started (see [`PgCache`]).
+    pg_cache: std::sync::OnceLock<Arc<PgCache>>,
     /// The SQLite database's lock file, held until the store is closed or dropped.
     lock: std::sync::Mutex<Option<std::fs::File>>,
     /// What connecting did to the schema.
@@ -518,6 +533,7 @@ fn migrator(postgres: bool) -> Migrator {
             7 "0007_scim",
             8 "0008_audit_chain",
             9 "0009_audit_sink",
+            10 "0010_pg_cache",
         )
     } else {
         migrations!("sqlite":
@@ -530,6 +546,7 @@ fn migrator(postgres: bool) -> Migrator {
             7 "0007_scim",
             8 "0008_audit_chain",
             9 "0009_audit_sink",
+            10 "0010_pg_cache",
         )
     })
 }
@@ -581,6 +598,7 @@ impl SqlStore {
                 SqlStore {
                     db: Db::Postgres(pool),
                     cache: None,
+                    pg_cache: std::sync::OnceLock::new(),
                     lock: std::sync::Mutex::new(None),
                     schema: SchemaReport::default(),
                 }
@@ -655,6 +673,7 @@ impl SqlStore {
                         write,
                     },
                     cache: Some(AuthCache::default()),
+                    pg_cache: std::sync::OnceLock::new(),
                     lock: std::sync::Mutex::new(Some(lock)),
                     schema: SchemaReport::default(),
                 }
@@ -776,25 +795,71 @@ impl SqlStore {
         matches!(self.db, Db::Postgres(_))
     }
 
-    /// Whether authentication reads are cached (SQLite: this server is alone).
+    /// Whether authentication reads are cached: on SQLite (this server is alone), and on
+    /// PostgreSQL once [`SqlStore::start_pg_cache`] was called (whether or not the cache
+    /// may answer at this moment).
     pub fn caches_auth(&self) -> bool {
-        self.cache.is_some()
+        self.cache_fill().is_some()
     }
 
-    /// The SQLite group-list cache's size in bytes (estimated), 0 without a cache.
+    /// Whether the cache may answer now (SQLite: always; PostgreSQL: while it holds a
+    /// lease and listens, see `store/pg_cache.rs`).
+    pub fn cache_answers(&self) -> bool {
+        self.cache_read().is_some()
+    }
+
+    /// The group-list cache's size in bytes (estimated), 0 without a cache.
     pub fn cached_group_bytes(&self) -> usize {
-        self.cache.as_ref().map_or(0, AuthCache::group_bytes)
+        self.cache_fill().map_or(0, AuthCache::group_bytes)
+    }
+
+    /// On PostgreSQL: starts the coherent cache (`--pg-cache=on`): from its first lease on,
+    /// this instance caches what authentication reads and group lists. Does nothing on
+    /// SQLite (always cached) or when already started.
+    pub fn start_pg_cache(&self) {
+        if let Db::Postgres(pool) = &self.db {
+            self.pg_cache.get_or_init(|| PgCache::start(pool));
+        }
+    }
+
+    /// The cache to look up, if it may answer now.
+    pub(super) fn cache_read(&self) -> Option<&AuthCache> {
+        match &self.cache {
+            Some(c) => Some(c),
+            None => self.pg_cache.get().and_then(|p| p.serving()),
+        }
+    }
+
+    /// The cache to note a generation in and store reads into (whether it may answer or
+    /// not: it answers again only after it was emptied).
+    pub(super) fn cache_fill(&self) -> Option<&AuthCache> {
+        match &self.cache {
+            Some(c) => Some(c),
+            None => self.pg_cache.get().map(|p| p.cache()),
+        }
     }
 
     pub(super) fn forget_cached(&self) {
-        if let Some(c) = &self.cache {
+        if let Some(c) = self.cache_fill() {
             c.invalidate();
+        }
+    }
+
+    /// After a committed write that published invalidation `epoch`: waits for every other
+    /// instance that may serve from its cache to apply it (see `store/pg_cache.rs`).
+    pub(super) async fn await_invalidated(&self, epoch: i64) -> StoreResult<()> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                let me = self.pg_cache.get().map_or(0, |p| p.id());
+                super::pg_cache::await_acks(pool, me, epoch).await
+            }
+            Db::Sqlite { .. } => Ok(()),
         }
     }
 
     /// The cache's generation before a read, to store what it reads afterwards.
     pub(super) fn cache_generation(&self) -> u64 {
-        self.cache.as_ref().map_or(0, AuthCache::generation)
+        self.cache_fill().map_or(0, AuthCache::generation)
     }
 
     /// Rows per table and the highest audit id: a fingerprint for tests that check that
@@ -837,7 +902,12 @@ impl SqlStore {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres(pool) => {
+                if let Some(p) = self.pg_cache.get() {
+                    p.close(pool).await;
+                }
+                pool.close().await
+            }
         }
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }

@@ -3,7 +3,8 @@
 //!
 //! Generic over the schema, so that a table added by a later migration is copied without a
 //! change here: the source's tables and columns are enumerated from its catalogue (every
-//! table but sqlx's `_sqlx_migrations` and SQLite's own), each column's declared type is
+//! table but sqlx's `_sqlx_migrations`, SQLite's own and PostgreSQL's `cache_instance`, the
+//! running instances' cache leases, which belong to no copy), each column's declared type is
 //! mapped to a logical type (integer, boolean, text, bytes, float; anything else is refused
 //! before a row moves), and rows are read in primary-key order and written in
 //! foreign-key order.
@@ -325,7 +326,7 @@ impl Conn<'_> {
                 let names: Vec<String> = sqlx::query_scalar(
                     "SELECT table_name::text FROM information_schema.tables \
                      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
-                     AND table_name <> '_sqlx_migrations'",
+                     AND table_name <> '_sqlx_migrations' AND table_name <> 'cache_instance'",
                 )
                 .fetch_all(&mut *c)
                 .await

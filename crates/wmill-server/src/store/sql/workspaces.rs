@@ -130,7 +130,7 @@ impl WorkspaceStore for SqlStore {
     }
 
     async fn member(&self, ws: &str, email: &str) -> StoreResult<Option<MemberRow>> {
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.member(ws, email)) {
+        if let Some(hit) = self.cache_read().and_then(|c| c.member(ws, email)) {
             return Ok(Some(hit));
         }
         let since = self.cache_generation();
@@ -142,7 +142,7 @@ impl WorkspaceStore for SqlStore {
             .bind(email)
             .fetch_optional(c)
             .await?);
-        if let (Some(c), Some(r)) = (&self.cache, &row) {
+        if let (Some(c), Some(r)) = (self.cache_fill(), &row) {
             c.put_member(since, ws, email, r);
         }
         Ok(row)
