@@ -284,6 +284,16 @@ async fn count_pg(c: &mut sqlx::PgConnection, table: &str) -> Result<i64> {
         .ctx(format!("counting {table} on PostgreSQL"))
 }
 
+/// The audit entries of the PostgreSQL database at `url`.
+async fn audit_entries_pg(url: &str) -> Result<i64> {
+    let mut c = sqlx::PgConnection::connect(url)
+        .await
+        .ctx("cannot connect to the copy")?;
+    let n = count_pg(&mut c, "audit").await?;
+    c.close().await.ctx("closing PostgreSQL")?;
+    Ok(n)
+}
+
 /// Accounts, usernames, members, groups, group members and tokens, in two transactions.
 async fn seed_accounts(db: &Path, users: i64) -> Result<(i64, i64, i64, i64)> {
     let mut c = sqlite(db).await?;
@@ -591,14 +601,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Option<MigrateResult>> {
     let token = api.login(&who, ADMIN_PASSWORD)?;
     let me = api.get_json("/api/users/whoami", &token)?;
     // The copy's log (the login above added its entry).
-    let logged: i64 = ctx.rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(&url)
-            .await
-            .ctx("cannot connect to the copy")?;
-        let n = count_pg(&mut c, "audit").await?;
-        c.close().await.ctx("closing PostgreSQL")?;
-        Result::Ok(n)
-    })?;
+    let logged: i64 = ctx.rt.block_on(audit_entries_pg(&url))?;
     let mut export_rates = vec![time_export("PostgreSQL", &server.url, logged)?];
     server.stop()?;
     if me["email"].as_str() != Some(who.as_str()) {
@@ -629,14 +632,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Option<MigrateResult>> {
         "    audit verify on the copy: {} ({chain_verified})",
         human_secs(verify_seconds)
     );
-    let copied: i64 = ctx.rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(&url)
-            .await
-            .ctx("cannot connect to the copy")?;
-        let n = count_pg(&mut c, "audit").await?;
-        c.close().await.ctx("closing PostgreSQL")?;
-        Result::Ok(n)
-    })?;
+    let copied: i64 = ctx.rt.block_on(audit_entries_pg(&url))?;
     verify_rates.push(time_verify(
         ctx,
         "PostgreSQL",
