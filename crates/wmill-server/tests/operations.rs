@@ -382,6 +382,15 @@ fn populate(data: &Path) -> Populated {
         .execute(&mut c)
         .await
         .unwrap();
+        // An entry committed but not yet chained, as a PostgreSQL instance that died
+        // between the two leaves it: copied as it is, chained by the next server.
+        sqlx::query(
+            "INSERT INTO audit_pending (workspace_id, timestamp, username, operation, action_kind) \
+             VALUES ('admins', 1, 'ghost', 'test.pending', 'Create')",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
         c.close().await.unwrap();
     });
     Populated {
@@ -617,6 +626,18 @@ fn sqlite_to_postgres_and_back_keeps_everything() {
         .unwrap();
     assert!(newest > max_before, "{newest} after {max_before}");
     p.stop();
+    // The entry copied while waiting to be chained was chained by the server.
+    let (waiting, chained): (i64, i64) = rt().block_on(async {
+        let mut c = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM audit_pending), \
+             (SELECT COUNT(*) FROM audit WHERE operation = 'test.pending' AND hash IS NOT NULL)",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+    });
+    assert_eq!((waiting, chained), (0, 1));
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! Revocation stays immediate here too. Every write transaction that may change a cached
 //! row empties the cache once it has committed, before its caller is answered (the only
 //! ones that do not only add rows the cache cannot hold: new tokens, audit entries, or
-//! touch a column it does not hold: `last_used_at`); and a read that raced with a write
+//! touch a column it does not hold: `last_used_at`; adding or removing a workspace group's
+//! member empties only the group lists, the one kind of entry that shows group members);
+//! and a read that raced with a write
 //! never stores what it read: it notes the generation before reading, and stores only if
 //! no write has bumped it since (both under one lock).
 
@@ -74,6 +76,16 @@ impl AuthCache {
         i.tokens.clear();
         i.accounts.clear();
         i.members.clear();
+        i.groups.clear();
+        i.group_bytes = 0;
+    }
+
+    /// Forgets the group lists only: after a write that changes nothing but a workspace
+    /// group's members, which no other kind of entry reflects. The generation moves all
+    /// the same, so a read of any kind that raced with the write stores nothing.
+    pub fn invalidate_groups(&self) {
+        let mut i = self.lock();
+        i.generation += 1;
         i.groups.clear();
         i.group_bytes = 0;
     }

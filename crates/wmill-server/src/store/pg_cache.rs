@@ -11,10 +11,11 @@
 //!   never goes back) *before* the renewal was sent; the row's lease ends `LEASE` after the
 //!   database executed it, later in real time. A renewal only succeeds on a row that is
 //!   neither fenced nor expired; otherwise the instance joins again: empty cache.
-//! - Every write that may change what is cached calls `cache_invalidate()` as the last
-//!   statement of its transaction (an epoch, in commit order, and a `NOTIFY` delivered at
-//!   commit). After the commit its own instance empties its cache, then [`await_acks`] waits
-//!   until no other instance holds a live lease with a smaller acknowledged epoch. An
+//! - Every write that may change what is cached calls `cache_notify()` in its transaction (a
+//!   `NOTIFY` delivered at commit). After the commit its own instance empties its cache,
+//!   then [`await_acks`] draws an epoch (`cache_mark()`: after the commit, sent in a
+//!   notification of its own, which PostgreSQL delivers after the write's) and waits until
+//!   no other instance holds a live lease with a smaller acknowledged epoch. An
 //!   instance acknowledges an epoch after emptying its cache. One that does not answer within
 //!   [`PATIENCE`] is fenced (it may no longer renew) and the writer waits for its lease to
 //!   run out, at most [`LEASE`].
@@ -35,7 +36,8 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use super::StoreError;
 use super::cache::AuthCache;
 
-/// The channel invalidations are sent on (by `cache_invalidate()`, migration 0010).
+/// The channel invalidations are sent on (by `cache_notify()` and `cache_mark()`,
+/// migration 0012; `cache_invalidate()`, 0010, for SQL run by hand).
 pub const CHANNEL: &str = "wmill_cache";
 /// The `application_name` of the listening connections (for operators and tests).
 pub const LISTENER_NAME: &str = "wmill-cache-listener";
@@ -52,7 +54,9 @@ const STATEMENT_LIMIT: Duration = Duration::from_millis(1500);
 pub const PATIENCE: Duration = Duration::from_millis(250);
 /// Pause between two attempts to join after a failure.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
-/// The advisory lock `cache_invalidate()` takes (epochs in commit order).
+/// The advisory lock `cache_invalidate()` takes (epochs in commit order). Writers of this
+/// version do not take it; joins do, which keeps the waits of the previous version's
+/// writers sound during a rolling upgrade.
 const EPOCH_LOCK: i64 = 7_012_027;
 
 /// Now on the database's clock, in microseconds (not `now()`: the transaction's start).
@@ -204,10 +208,11 @@ impl PgCache {
         listener.eager_reconnect(false);
         listener.ignore_pool_close_event(true);
         limit(listener.listen(CHANNEL)).await?;
-        // Join: under the epochs' lock no invalidating write is between its epoch and its
-        // commit, so every epoch up to `last` is committed (or rolled back), and visible to
-        // every read that starts after the cache is emptied below; later ones will arrive
-        // on the listener, which listens already.
+        // Join: every epoch up to `last` was drawn by a writer after its write committed
+        // (`cache_mark()`), so every such write is visible to every read that starts after
+        // the cache is emptied below; writes that commit later will arrive on the listener,
+        // which listens already. (The epochs' lock is for writers of the previous version,
+        // which drew theirs before their commit, under it.)
         let t0 = local_nanos();
         let id = self.id();
         let joined: Result<(i64, i64), sqlx::Error> = limit_sql(async {
@@ -343,14 +348,50 @@ async fn limit_sql<T>(
     }
 }
 
-/// After a write that called `cache_invalidate()` committed with `epoch` (and this
-/// instance, `me`, emptied its own cache): waits until no other instance holds a live lease
-/// without having applied it. An instance silent for [`PATIENCE`] is fenced, and waited for
+/// After a write that called `cache_notify()` committed (and this instance, `me`, emptied
+/// its own cache): draws an epoch after the commit and sends it (`cache_mark()`), then
+/// waits until no other instance holds a live lease without having acknowledged it (an
+/// instance acknowledges an epoch after emptying its cache on that notification, which
+/// PostgreSQL delivers after the write's, committed before the epoch was drawn). An instance silent for [`PATIENCE`] is fenced, and waited for
 /// until its lease runs out. If the database cannot be asked for longer than a lease, the
 /// write is reported unavailable (it is committed; its effect on other instances' caches
 /// is not confirmed).
-pub async fn await_acks(pool: &PgPool, me: i64, epoch: i64) -> Result<(), StoreError> {
+pub async fn await_acks(pool: &PgPool, me: i64) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
+    let unsure = |e: sqlx::Error| {
+        StoreError::Unavailable(format!(
+            "the change is saved, but other instances could not be confirmed to have dropped \
+             their cached copies: {e}"
+        ))
+    };
+    // No other live lease: nobody to wait for (an instance whose lease has run out joins
+    // again, with an empty cache, before it serves).
+    let others = format!(
+        "SELECT EXISTS (SELECT 1 FROM cache_instance WHERE id <> $1 AND lease_until > {DB_NOW_US})"
+    );
+    let epoch: i64 = loop {
+        let asked: Result<Option<i64>, sqlx::Error> = async {
+            let any: bool = sqlx::query_scalar(AssertSqlSafe(others.clone()))
+                .bind(me)
+                .fetch_one(pool)
+                .await?;
+            if !any {
+                return Ok(None);
+            }
+            Ok(Some(
+                sqlx::query_scalar("SELECT cache_mark()")
+                    .fetch_one(pool)
+                    .await?,
+            ))
+        }
+        .await;
+        match asked {
+            Ok(None) => return Ok(()),
+            Ok(Some(e)) => break e,
+            Err(e) if started.elapsed() > LEASE + PATIENCE => return Err(unsure(e)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
     let mut pause = Duration::from_micros(300);
     let pending = format!(
         "SELECT id, fenced FROM cache_instance \
@@ -386,10 +427,7 @@ pub async fn await_acks(pool: &PgPool, me: i64, epoch: i64) -> Result<(), StoreE
             }
             Err(e) => {
                 if started.elapsed() > LEASE + PATIENCE {
-                    return Err(StoreError::Unavailable(format!(
-                        "the change is saved, but other instances could not be confirmed to \
-                         have dropped their cached copies: {e}"
-                    )));
+                    return Err(unsure(e));
                 }
             }
         }

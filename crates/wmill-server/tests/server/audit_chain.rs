@@ -382,6 +382,78 @@ db_test!(
 );
 
 db_test!(
+    async fn entries_committed_but_not_chained_are_chained_by_any_instance(app) {
+        // On PostgreSQL an audited write commits its entry to `audit_pending` and has it
+        // chained after its commit; an instance that dies between the two leaves it there.
+        // On SQLite such rows come only from a copy of a PostgreSQL database.
+        let before = verify_unsigned(&app).await;
+        let orphan = "INSERT INTO audit_pending (workspace_id, timestamp, username, email, \
+                      operation, action_kind, resource, parameters, impersonator) VALUES \
+                      ('admins', 1700000000000000, 'ghost', NULL, 'test.orphan', 'Create', \
+                      NULL, '{\"n\":1}', NULL)";
+        tamper(&app, orphan).await;
+        tamper(&app, &orphan.replace("test.orphan", "test.orphan2")).await;
+        let store = if app.is_postgres() {
+            // The running instance's sweep chains them, within about a second.
+            app.store.clone()
+        } else {
+            // The next start chains them.
+            app.instance(wmill_server::config::Settings::for_tests()).await.0
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let r = loop {
+            let r = store.verify_audit_chain(None).await.unwrap();
+            if r.entries == before.entries + 2 || std::time::Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(r.intact(), "{}", r.describe());
+        assert_eq!(r.entries, before.entries + 2, "{}", r.describe());
+        let last = entries_from(&app, before.head_id + 1).await;
+        let ops: Vec<&str> = last.iter().map(|e| e.operation.as_str()).collect();
+        assert_eq!(ops, ["test.orphan", "test.orphan2"], "chained in the order written");
+        assert_eq!(last[0].parameters.as_deref(), Some("{\"n\":1}"));
+        // Nothing waits any more, and a write after them is chained after them.
+        store.record_audit(entry("test.after", 1)).await.unwrap();
+        let after = entries_from(&app, before.head_id + 3).await;
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].operation, "test.after");
+        let waiting: i64 = if app.is_postgres() {
+            let mut c = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        } else {
+            0
+        };
+        assert_eq!(waiting, 0);
+        assert!(store.verify_audit_chain(None).await.unwrap().intact());
+    }
+);
+
+db_test!(
+    async fn an_audited_write_is_answered_once_its_entry_is_chained(app) {
+        // Read-your-writes across instances: the entry of a write answered by one instance
+        // is in the chain, with its id, when the answer arrives.
+        let other = if app.is_postgres() {
+            app.instance(wmill_server::config::Settings::for_tests()).await.0
+        } else {
+            app.store.clone()
+        };
+        for i in 0..20 {
+            let head = verify_unsigned(&app).await.head_id;
+            other.record_audit(entry("test.answered", i)).await.unwrap();
+            let got = entries_from(&app, head + 1).await;
+            assert_eq!(got.len(), 1, "round {i}");
+            assert_eq!(got[0].username, format!("writer{i}"));
+            assert!(got[0].hash.is_some());
+        }
+    }
+);
+
+db_test!(
     async fn the_api_publishes_the_key_and_verifies_for_superadmins(app) {
         signed_log(&app).await;
         let svc = wmill_server::service::Service::new(

@@ -183,6 +183,51 @@ mod cache {
     );
 
     db_test!(
+        async fn a_group_member_change_forgets_group_lists_and_keeps_callers(app) {
+            const ME: &str = "/api/users/whoami";
+            app.post("/api/w/admins/groups/create", &app.admin, json!({"name": "ops"}))
+                .await
+                .assert_status(200);
+            app.member_token("admins", "bob@example.com", false).await;
+            warm(&app, ME, &app.admin).await;
+            let before = group_list(&app).await;
+            // Whether bob is in group ops, by the list.
+            let ops = |list: &serde_json::Value| {
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|g| g["name"] == "ops")
+                    .map(|g| g["members"].as_array().unwrap().contains(&json!("bob")))
+                    .unwrap()
+            };
+            assert!(!ops(&before));
+            let cached = app.store.cached_entries();
+            if app.is_postgres() {
+                assert_eq!(cached, (0, 0, 0), "no cache without --pg-cache");
+            } else {
+                assert!(cached.0 >= 1 && cached.2 >= 1, "{cached:?}");
+                assert!(app.store.cached_group_bytes() > 0);
+            }
+            app.post("/api/w/admins/groups/adduser/ops", &app.admin, json!({"username": "bob"}))
+                .await
+                .assert_status(200);
+            // The group lists are read again at once; the callers stay cached.
+            assert_eq!(app.store.cached_entries(), cached);
+            assert!(ops(&group_list(&app).await));
+            app.post("/api/w/admins/groups/removeuser/ops", &app.admin, json!({"username": "bob"}))
+                .await
+                .assert_status(200);
+            assert_eq!(app.store.cached_entries(), cached);
+            assert!(!ops(&group_list(&app).await));
+            // Any other write still forgets everything.
+            app.post("/api/w/admins/users/update/bob", &app.admin, json!({"disabled": true}))
+                .await
+                .assert_status(200);
+            assert_eq!(app.store.cached_entries(), (0, 0, 0));
+        }
+    );
+
+    db_test!(
         async fn every_revocation_is_refused_on_the_next_request_with_caches_warm(app) {
             const ME: &str = "/api/users/whoami";
             const WS_ME: &str = "/api/w/admins/users/whoami";

@@ -314,7 +314,7 @@ impl AuthStore for SqlStore {
         // or an upgraded hash changes the account, which is then forgotten. (Nothing sets
         // `first_time_user` again, so an account read without it needs no UPDATE: one round
         // trip less per login.)
-        let done: StoreResult<(bool, bool, Option<i64>)> = insert_tx!(self, |tx| {
+        let done: StoreResult<(bool, bool, bool)> = insert_tx!(self, |tx| {
             let current: Option<String> = sqlx::query_scalar(check)
                 .bind(&t.email)
                 .fetch_optional(&mut *tx)
@@ -347,22 +347,19 @@ impl AuthStore for SqlStore {
             insert_audit!(tx, audit);
             let changed = rehash.is_some() || first > 0;
             // On PostgreSQL a changed account is published as write_tx! does.
-            let epoch: Option<i64> = if changed && self.is_postgres() {
-                Some(
-                    sqlx::query_scalar("SELECT cache_invalidate()")
-                        .fetch_one(&mut *tx)
-                        .await?,
-                )
-            } else {
-                None
-            };
-            (true, changed, epoch)
+            let published = changed && self.is_postgres();
+            if published {
+                sqlx::query("SELECT cache_notify()")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (true, changed, published)
         });
         if !matches!(done, Ok((_, false, _))) {
             self.forget_cached();
         }
-        if let Ok((_, _, Some(epoch))) = &done {
-            self.await_invalidated(*epoch).await?;
+        if let Ok((_, _, true)) = &done {
+            self.await_invalidated().await?;
         }
         done.map(|(minted, _, _)| minted)
     }

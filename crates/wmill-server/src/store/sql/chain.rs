@@ -1,14 +1,13 @@
-//! The audit chain in the database: appending an entry (inside the transaction of the
-//! mutation it records), chaining rows written before the chain existed, signed
-//! checkpoints, and reading the log back for verification.
+//! The audit chain in the database: appending an entry, chaining rows written before the
+//! chain existed, signed checkpoints, and reading the log back for verification.
 //!
-//! Appends are serialised by the single `audit_chain` row: on PostgreSQL it is locked
-//! (`FOR UPDATE`) before the entry's id is chosen and stays locked until the transaction
-//! ends, so the entries of concurrent transactions, on any instance, are chained in commit
-//! order with consecutive ids, and a transaction that rolls back leaves no gap for a later
-//! one to fill. SQLite has a single writer.
+//! On SQLite (a single writer) an entry is appended inside the transaction of the mutation
+//! it records. On PostgreSQL the mutation's transaction writes it to `audit_pending` and,
+//! after the commit, the instance's [`Chainer`] moves it into the chain: the chaining
+//! transactions of every instance take turns on the single `audit_chain` row (`FOR
+//! UPDATE`), so ids are consecutive in the order entries join the chain, while the
+//! mutations themselves commit in parallel (docs/design.md, "Audit chain").
 
-use async_trait::async_trait;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::{Db, SqlStore};
@@ -26,22 +25,25 @@ fn hash32(v: &[u8]) -> Result<Hash, sqlx::Error> {
         .map_err(|_| sqlx::Error::Protocol("audit_chain holds a hash that is not 32 bytes".into()))
 }
 
-/// The hash an appended entry gets, and its id.
-fn chain_entry(
-    head_id: i64,
-    head_hash: &[u8],
-    max_id: Option<i64>,
+const HEAD: &str =
+    "SELECT head_id, head_hash, (SELECT MAX(id) FROM audit) FROM audit_chain WHERE id = 1";
+
+/// The chain's head: the last entry's id and hash.
+pub(super) type Head = (i64, Hash);
+
+/// Appends an audit entry to the chain on SQLite's single writer, inside its transaction,
+/// after `head` when the caller knows it (it is read otherwise); returns the new head.
+pub(super) async fn append_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    head: Option<Head>,
     a: &NewAudit,
-    params: Option<&str>,
-) -> Result<(i64, Hash), sqlx::Error> {
-    // Past any row written behind the store's back too (they stay outside the chain, and
-    // verification names them).
-    let id = head_id.max(max_id.unwrap_or(0)) + 1;
-    let prev = hash32(head_hash)?;
-    let h = entry_hash(
-        &prev,
-        &EntryRef {
-            id,
+) -> Result<Head, sqlx::Error> {
+    let params = a.parameters.as_ref().map(|p| p.to_string());
+    append_sqlite_entry(
+        c,
+        head,
+        EntryRef {
+            id: 0,
             workspace_id: &a.workspace_id,
             timestamp: a.timestamp,
             username: &a.username,
@@ -49,34 +51,83 @@ fn chain_entry(
             operation: a.operation,
             action_kind: a.action_kind.as_str(),
             resource: a.resource.as_deref(),
-            parameters: params,
+            parameters: params.as_deref(),
             impersonator: a.impersonator.as_deref(),
         },
-    );
-    Ok((id, h))
+    )
+    .await
 }
 
-const HEAD: &str =
-    "SELECT head_id, head_hash, (SELECT MAX(id) FROM audit) FROM audit_chain WHERE id = 1";
-
-/// Appends an audit entry to the chain, inside the caller's transaction.
-#[async_trait]
-pub(crate) trait AppendAudit {
-    async fn append_audit(&mut self, a: &NewAudit) -> Result<i64, sqlx::Error>;
+/// Appends `e` (its id is chosen here) after the chain's head.
+async fn append_sqlite_entry(
+    c: &mut sqlx::SqliteConnection,
+    head: Option<Head>,
+    mut e: EntryRef<'_>,
+) -> Result<Head, sqlx::Error> {
+    let (head_id, prev) = match head {
+        Some(h) => h,
+        None => {
+            let (head_id, head_hash, max_id): (i64, Vec<u8>, Option<i64>) =
+                sqlx::query_as(HEAD).fetch_one(&mut *c).await?;
+            // Past any row written behind the store's back too (they stay outside the
+            // chain, and verification names them).
+            (head_id.max(max_id.unwrap_or(0)), hash32(&head_hash)?)
+        }
+    };
+    e.id = head_id + 1;
+    let h = entry_hash(&prev, &e);
+    // Both statements in one round trip to the connection's thread.
+    sqlx::query(
+        "INSERT INTO audit (id, workspace_id, timestamp, username, email, operation, action_kind, \
+         resource, parameters, impersonator, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11); \
+         UPDATE audit_chain SET head_id = $1, head_hash = $11 WHERE id = 1",
+    )
+    .bind(e.id)
+    .bind(e.workspace_id)
+    .bind(e.timestamp)
+    .bind(e.username)
+    .bind(e.email)
+    .bind(e.operation)
+    .bind(e.action_kind)
+    .bind(e.resource)
+    .bind(e.parameters)
+    .bind(e.impersonator)
+    .bind(h.as_slice())
+    .execute(&mut *c)
+    .await?;
+    Ok((e.id, h))
 }
 
-#[async_trait]
-impl AppendAudit for sqlx::SqliteConnection {
-    async fn append_audit(&mut self, a: &NewAudit) -> Result<i64, sqlx::Error> {
-        let (head_id, head_hash, max_id): (i64, Vec<u8>, Option<i64>) =
-            sqlx::query_as(HEAD).fetch_one(&mut *self).await?;
+/// A write transaction on PostgreSQL that knows whether it wrote an audit entry, so that
+/// the entry is chained after its commit (see [`Chainer`]).
+pub(crate) struct PgTx {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    /// An audit entry was written to `audit_pending`.
+    pub(super) audited: bool,
+}
+
+impl PgTx {
+    pub(super) async fn begin(pool: &sqlx::PgPool) -> Result<PgTx, sqlx::Error> {
+        Ok(PgTx {
+            tx: pool.begin().await?,
+            audited: false,
+        })
+    }
+
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Writes an audit entry, to be chained after the commit: appending to the chain here
+    /// would hold the chain's head from this statement to the commit, and so make every
+    /// audited write on every instance commit one after the other.
+    pub(crate) async fn append_audit(&mut self, a: &NewAudit) -> Result<(), sqlx::Error> {
         let params = a.parameters.as_ref().map(|p| p.to_string());
-        let (id, h) = chain_entry(head_id, &head_hash, max_id, a, params.as_deref())?;
         sqlx::query(
-            "INSERT INTO audit (id, workspace_id, timestamp, username, email, operation, action_kind, \
-             resource, parameters, impersonator, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO audit_pending (workspace_id, timestamp, username, email, operation, \
+             action_kind, resource, parameters, impersonator) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(id)
         .bind(&a.workspace_id)
         .bind(a.timestamp)
         .bind(&a.username)
@@ -86,52 +137,266 @@ impl AppendAudit for sqlx::SqliteConnection {
         .bind(&a.resource)
         .bind(&params)
         .bind(&a.impersonator)
-        .bind(h.as_slice())
-        .execute(&mut *self)
+        .execute(&mut *self.tx)
         .await?;
-        sqlx::query("UPDATE audit_chain SET head_id = $1, head_hash = $2 WHERE id = 1")
-            .bind(id)
-            .bind(h.as_slice())
-            .execute(&mut *self)
-            .await?;
-        Ok(id)
+        self.audited = true;
+        Ok(())
     }
 }
 
-#[async_trait]
-impl AppendAudit for sqlx::PgConnection {
-    async fn append_audit(&mut self, a: &NewAudit) -> Result<i64, sqlx::Error> {
-        // The head row's lock is held until the transaction ends; the head read after the
-        // wait is the one the previous holder committed. The id sequence follows the ids
-        // chosen here, so that a row added without one (bulk loads by tools) does not take
-        // a chained entry's id.
-        let (head_id, head_hash, max_id): (i64, Vec<u8>, Option<i64>) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{HEAD} FOR UPDATE")))
-                .fetch_one(&mut *self)
-                .await?;
-        let params = a.parameters.as_ref().map(|p| p.to_string());
-        let (id, h) = chain_entry(head_id, &head_hash, max_id, a, params.as_deref())?;
-        sqlx::query(
-            "WITH ins AS (INSERT INTO audit (id, workspace_id, timestamp, username, email, operation, \
-             action_kind, resource, parameters, impersonator, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), \
-             seq AS (SELECT setval('audit_id_seq', $1)) \
-             UPDATE audit_chain SET head_id = $1, head_hash = $11 FROM seq WHERE audit_chain.id = 1",
-        )
-        .bind(id)
-        .bind(&a.workspace_id)
-        .bind(a.timestamp)
-        .bind(&a.username)
-        .bind(&a.email)
-        .bind(a.operation)
-        .bind(a.action_kind.as_str())
-        .bind(&a.resource)
-        .bind(&params)
-        .bind(&a.impersonator)
-        .bind(h.as_slice())
-        .execute(&mut *self)
+impl std::ops::Deref for PgTx {
+    type Target = sqlx::PgConnection;
+    fn deref(&self) -> &sqlx::PgConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for PgTx {
+    fn deref_mut(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.tx
+    }
+}
+
+/// An entry of `audit_pending`.
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    pid: i64,
+    workspace_id: String,
+    timestamp: i64,
+    username: String,
+    email: Option<String>,
+    operation: String,
+    action_kind: String,
+    resource: Option<String>,
+    parameters: Option<String>,
+    impersonator: Option<String>,
+}
+
+impl PendingRow {
+    fn entry(&self, id: i64) -> EntryRef<'_> {
+        EntryRef {
+            id,
+            workspace_id: &self.workspace_id,
+            timestamp: self.timestamp,
+            username: &self.username,
+            email: self.email.as_deref(),
+            operation: &self.operation,
+            action_kind: &self.action_kind,
+            resource: self.resource.as_deref(),
+            parameters: self.parameters.as_deref(),
+            impersonator: self.impersonator.as_deref(),
+        }
+    }
+}
+
+const PENDING_COLUMNS: &str = "pid, workspace_id, timestamp, username, email, operation, \
+     action_kind, resource, parameters, impersonator";
+
+/// Entries moved from `audit_pending` per statement.
+const PENDING_BATCH: i64 = 5_000;
+
+/// Moves every entry waiting in `audit_pending` into the chain, in `pid` order, in one
+/// transaction that holds the chain's head row: concurrent chainers (other instances) take
+/// turns, and each sees what the previous one moved. Returns how many.
+async fn chain_pending_pg(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (mut head_id, head_hash, max_id): (i64, Vec<u8>, Option<i64>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{HEAD} FOR UPDATE")))
+            .fetch_one(&mut *tx)
+            .await?;
+    // Past any row written behind the store's back (they stay outside the chain, and
+    // verification names them).
+    head_id = head_id.max(max_id.unwrap_or(0));
+    let mut prev = hash32(&head_hash)?;
+    let mut n = 0u64;
+    loop {
+        let mut rows: Vec<PendingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM audit_pending WHERE pid IN \
+             (SELECT pid FROM audit_pending ORDER BY pid LIMIT $1) RETURNING {PENDING_COLUMNS}"
+        )))
+        .bind(PENDING_BATCH)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(id)
+        if rows.is_empty() {
+            break;
+        }
+        rows.sort_unstable_by_key(|r| r.pid);
+        let len = rows.len();
+        let mut cols = PendingColumns::with_capacity(len);
+        for r in &rows {
+            head_id += 1;
+            prev = entry_hash(&prev, &r.entry(head_id));
+            cols.push(head_id, r, &prev);
+        }
+        sqlx::query(
+            "WITH ins AS (INSERT INTO audit (id, workspace_id, timestamp, username, email, \
+             operation, action_kind, resource, parameters, impersonator, hash) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[])), \
+             seq AS (SELECT setval('audit_id_seq', $12)) \
+             UPDATE audit_chain SET head_id = $12, head_hash = $13 FROM seq WHERE audit_chain.id = 1",
+        )
+        .bind(cols.id)
+        .bind(cols.workspace_id)
+        .bind(cols.timestamp)
+        .bind(cols.username)
+        .bind(cols.email)
+        .bind(cols.operation)
+        .bind(cols.action_kind)
+        .bind(cols.resource)
+        .bind(cols.parameters)
+        .bind(cols.impersonator)
+        .bind(cols.hash)
+        .bind(head_id)
+        .bind(prev.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        n += len as u64;
+        if (len as i64) < PENDING_BATCH {
+            break;
+        }
+    }
+    if n == 0 {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(n)
+}
+
+/// The columns of entries to insert, as arrays (one `UNNEST` statement).
+#[derive(Default)]
+struct PendingColumns {
+    id: Vec<i64>,
+    workspace_id: Vec<String>,
+    timestamp: Vec<i64>,
+    username: Vec<String>,
+    email: Vec<Option<String>>,
+    operation: Vec<String>,
+    action_kind: Vec<String>,
+    resource: Vec<Option<String>>,
+    parameters: Vec<Option<String>>,
+    impersonator: Vec<Option<String>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl PendingColumns {
+    fn with_capacity(n: usize) -> Self {
+        PendingColumns {
+            id: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
+            ..Default::default()
+        }
+    }
+
+    fn push(&mut self, id: i64, r: &PendingRow, hash: &Hash) {
+        self.id.push(id);
+        self.workspace_id.push(r.workspace_id.clone());
+        self.timestamp.push(r.timestamp);
+        self.username.push(r.username.clone());
+        self.email.push(r.email.clone());
+        self.operation.push(r.operation.clone());
+        self.action_kind.push(r.action_kind.clone());
+        self.resource.push(r.resource.clone());
+        self.parameters.push(r.parameters.clone());
+        self.impersonator.push(r.impersonator.clone());
+        self.hash.push(hash.to_vec());
+    }
+}
+
+/// On SQLite: chains entries left in `audit_pending` (copied from a PostgreSQL database by
+/// `wmill-server migrate`), at open.
+async fn chain_pending_sqlite(pool: &sqlx::SqlitePool) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<PendingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PENDING_COLUMNS} FROM audit_pending ORDER BY pid"
+    )))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut head = None;
+    for r in &rows {
+        head = Some(append_sqlite_entry(&mut tx, head, r.entry(0)).await?);
+    }
+    sqlx::query("DELETE FROM audit_pending")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+/// How often an idle chainer looks for entries left by an instance that died between a
+/// write's commit and its chaining.
+const SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a writer waits for its entry to be chained before it is answered anyway (its
+/// entry is committed in `audit_pending`, and chained as soon as the database lets a
+/// chainer).
+const CHAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits after a failed chaining, doubling.
+const BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// On PostgreSQL, one per store: chains the entries of this instance's committed writes,
+/// many at a time (each write asks, and is answered by the first chaining transaction that
+/// starts after its request), and sweeps what other instances left.
+pub(super) struct Chainer {
+    ask: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Chainer {
+    pub(super) fn start(pool: sqlx::PgPool) -> Chainer {
+        let (ask, mut asks) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+            let mut backoff = BACKOFF_MIN;
+            loop {
+                if waiting.is_empty() {
+                    tokio::select! {
+                        w = asks.recv() => match w {
+                            Some(w) => waiting.push(w),
+                            None => return,
+                        },
+                        _ = tokio::time::sleep(SWEEP) => {
+                            let any: Result<bool, _> = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM audit_pending)",
+                            )
+                            .fetch_one(&pool)
+                            .await;
+                            if !matches!(any, Ok(true)) {
+                                continue;
+                            }
+                        }
+                    }
+                }
+                while let Ok(w) = asks.try_recv() {
+                    waiting.push(w);
+                }
+                match chain_pending_pg(&pool).await {
+                    Ok(_) => {
+                        for w in waiting.drain(..) {
+                            let _ = w.send(());
+                        }
+                        backoff = BACKOFF_MIN;
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot chain audit entries (retrying): {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
+                }
+            }
+        });
+        Chainer { ask }
+    }
+
+    /// Returns once every entry committed before the call is chained (or after
+    /// [`CHAIN_WAIT`]).
+    pub(super) async fn chained(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.ask.send(tx).is_ok() {
+            let _ = tokio::time::timeout(CHAIN_WAIT, rx).await;
+        }
     }
 }
 
@@ -254,7 +519,8 @@ impl SqlStore {
         }
     }
 
-    /// Chains the rows from before the chain existed, once (at connection).
+    /// Chains the rows from before the chain existed, once, and the entries waiting in
+    /// `audit_pending` (at connection).
     pub(super) async fn seal_if_new(&self) -> StoreResult<()> {
         let row: ChainRow = read!(self, |c| sqlx::query_as(CHAIN_ROW).fetch_one(c).await?);
         if !row.sealed {
@@ -263,7 +529,29 @@ impl SqlStore {
                 tracing::info!("chained {n} audit entries written before the audit chain existed");
             }
         }
+        let n = match &self.db {
+            Db::Sqlite { write, .. } => chain_pending_sqlite(write).await?,
+            Db::Postgres(pool) => chain_pending_pg(pool).await?,
+        };
+        if n > 0 {
+            tracing::info!("chained {n} audit entries committed but not yet chained");
+        }
         Ok(())
+    }
+
+    /// After a committed write that wrote an audit entry on PostgreSQL: returns once it is
+    /// chained (see [`Chainer`]).
+    pub(super) async fn await_chained(&self) {
+        match (self.chainer.get(), &self.db) {
+            (Some(c), _) => c.chained().await,
+            // A store opened as it is (tools that only read) has no chainer.
+            (None, Db::Postgres(pool)) => {
+                if let Err(e) = chain_pending_pg(pool).await {
+                    tracing::warn!("cannot chain audit entries: {e}");
+                }
+            }
+            (None, Db::Sqlite { .. }) => {}
+        }
     }
 
     async fn chain_state(&self) -> StoreResult<ChainState> {

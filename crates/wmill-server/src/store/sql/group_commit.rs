@@ -60,6 +60,12 @@ struct Batch {
     savepoint: Savepoint,
     /// Transactions done, waiting for the batch's commit.
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    /// The audit chain's head as the batch's last audit entry left it: the next entry's
+    /// append need not read it. Forgotten when the batch ends (a transaction rolled back
+    /// to its savepoint ends the batch before the next one runs, see `WriteTx::open`), so
+    /// it is never older than the database's: nobody else writes during a batch, which
+    /// holds SQLite's write lock.
+    head: Option<super::chain::Head>,
 }
 
 /// What a batch's failed commit tells each of its transactions.
@@ -97,6 +103,7 @@ impl Batch {
     async fn abort(&mut self, msg: &str) {
         let waiters = std::mem::take(&mut self.waiters);
         self.savepoint = Savepoint::None;
+        self.head = None;
         if let Some(mut conn) = self.conn.take()
             && exec(&mut conn, "ROLLBACK").await.is_err()
         {
@@ -119,6 +126,7 @@ impl Batch {
         // outcome is unknown), never of a success.
         let waiters = std::mem::take(&mut self.waiters);
         self.savepoint = Savepoint::None;
+        self.head = None;
         let failed = match exec(&mut conn, sql).await {
             Ok(()) => {
                 commits.fetch_add(1, Ordering::Relaxed);
@@ -249,6 +257,7 @@ impl WriteTx {
             Some(sql) if b.conn.is_some() => sql,
             _ => {
                 b.conn = Some(pool.acquire().await?);
+                b.head = None;
                 "BEGIN; SAVEPOINT w"
             }
         };
@@ -288,6 +297,24 @@ impl WriteTx {
             Ok(Err(msg)) => Err(shared_failure(&msg)),
             Err(_) => Err(shared_failure("its batch was dropped")),
         }
+    }
+}
+
+impl WriteTx {
+    /// Appends an audit entry to the chain, in this transaction.
+    pub(crate) async fn append_audit(
+        &mut self,
+        a: &crate::store::NewAudit,
+    ) -> Result<(), sqlx::Error> {
+        let b = self
+            .guard
+            .as_deref_mut()
+            .ok_or(sqlx::Error::WorkerCrashed)?;
+        // Taken: a failed append leaves it unknown (read again by the next one).
+        let head = b.head.take();
+        let conn = b.conn.as_deref_mut().ok_or(sqlx::Error::WorkerCrashed)?;
+        b.head = Some(super::chain::append_sqlite(conn, head, a).await?);
+        Ok(())
     }
 }
 

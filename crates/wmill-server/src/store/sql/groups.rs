@@ -286,7 +286,7 @@ impl GroupStore for SqlStore {
         actor: Actor<'_>,
         audit: NewAudit,
     ) -> StoreResult<GroupAdd> {
-        write_tx!(self, |tx| {
+        write_tx!(self, groups, |tx| {
             match guard!(self, tx, ws, group, actor) {
                 Some(GroupChange::NotOwner) => return Ok(GroupAdd::NotOwner),
                 Some(_) => return Ok(GroupAdd::NoGroup),
@@ -332,7 +332,7 @@ impl GroupStore for SqlStore {
         actor: Actor<'_>,
         audit: NewAudit,
     ) -> StoreResult<GroupRemove> {
-        write_tx!(self, |tx| {
+        write_tx!(self, groups, |tx| {
             match guard!(self, tx, ws, group, actor) {
                 Some(GroupChange::NotOwner) => return Ok(GroupRemove::NotOwner),
                 Some(_) => return Ok(GroupRemove::NoGroup),

@@ -52,33 +52,48 @@ macro_rules! read {
 /// empties the authentication cache. On SQLite the transaction is a savepoint in the
 /// single writer's open batch, committed with the transactions waiting behind it (group
 /// commit, `group_commit.rs`), and answered after that commit. On PostgreSQL the
-/// transaction also publishes an invalidation (`cache_invalidate()`), and the caller is
+/// transaction also publishes an invalidation (`cache_notify()`), and the caller is
 /// answered only once every other instance that may serve from its cache has applied it
 /// (see `store/pg_cache.rs`). An early return or `?` drops the transaction, which rolls it
 /// back (nothing changed, nothing to forget).
 macro_rules! write_tx {
     ($self:ident, |$tx:ident| $body:expr) => {
+        write_tx!(@ $self, forget_cached, |$tx| $body)
+    };
+    // A write that changes only a workspace group's members: this instance forgets only
+    // its group lists (other instances, on PostgreSQL, forget everything).
+    ($self:ident, groups, |$tx:ident| $body:expr) => {
+        write_tx!(@ $self, forget_cached_groups, |$tx| $body)
+    };
+    (@ $self:ident, $forget:ident, |$tx:ident| $body:expr) => {
         match &$self.db {
             Db::Sqlite { writer, .. } => {
                 let mut $tx = writer.begin().await?;
                 let out = $body;
                 let committed = $tx.commit().await;
                 // Before anyone is answered, even if the commit reported an error.
-                $self.forget_cached();
+                $self.$forget();
                 committed?;
                 Ok(out)
             }
             Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
+                let mut $tx = crate::store::sql::chain::PgTx::begin(pool).await?;
                 let out = $body;
-                // Last: the epoch's lock is held from here to the commit (migration 0010).
-                let epoch: i64 = sqlx::query_scalar("SELECT cache_invalidate()")
-                    .fetch_one(&mut *$tx)
+                // Delivered to every instance at the commit (migration 0012).
+                sqlx::query("SELECT cache_notify()")
+                    .execute(&mut *$tx)
                     .await?;
+                let audited = $tx.audited;
                 let committed = $tx.commit().await;
-                $self.forget_cached();
+                $self.$forget();
                 committed?;
-                $self.await_invalidated(epoch).await?;
+                let chained = async {
+                    if audited {
+                        $self.await_chained().await
+                    }
+                };
+                let (_, invalidated) = tokio::join!(chained, $self.await_invalidated());
+                invalidated?;
                 Ok(out)
             }
         }
@@ -98,9 +113,13 @@ macro_rules! insert_tx {
                 Ok(out)
             }
             Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
+                let mut $tx = crate::store::sql::chain::PgTx::begin(pool).await?;
                 let out = $body;
+                let audited = $tx.audited;
                 $tx.commit().await?;
+                if audited {
+                    $self.await_chained().await;
+                }
                 Ok(out)
             }
         }
@@ -119,11 +138,12 @@ macro_rules! locking {
     };
 }
 
-/// Appends an audit entry to the chain inside the transaction `$tx` (see `chain.rs`).
+/// Writes an audit entry inside the transaction `$tx`: on SQLite appended to the chain, on
+/// PostgreSQL chained after the commit (see `chain.rs`).
 macro_rules! insert_audit {
     ($tx:ident, $a:expr) => {{
         let a: &NewAudit = &$a;
-        crate::store::sql::chain::AppendAudit::append_audit(&mut *$tx, a).await?;
+        $tx.append_audit(a).await?;
     }};
 }
 
@@ -420,6 +440,8 @@ pub struct SqlStore {
     pub(super) cache: Option<AuthCache>,
     /// On PostgreSQL with `--pg-cache=on`, once started (see [`PgCache`]).
     pg_cache: std::sync::OnceLock<Arc<PgCache>>,
+    /// On PostgreSQL, once connected with migrations (see `chain.rs`).
+    chainer: std::sync::OnceLock<chain::Chainer>,
     /// The SQLite database's lock file, held until the store is closed or dropped.
     lock: std::sync::Mutex<Option<std::fs::File>>,
     /// What connecting did to the schema.
@@ -534,6 +556,8 @@ fn migrator(postgres: bool) -> Migrator {
             8 "0008_audit_chain",
             9 "0009_audit_sink",
             10 "0010_pg_cache",
+            11 "0011_audit_pending",
+            12 "0012_cache_notify",
         )
     } else {
         migrations!("sqlite":
@@ -547,6 +571,8 @@ fn migrator(postgres: bool) -> Migrator {
             8 "0008_audit_chain",
             9 "0009_audit_sink",
             10 "0010_pg_cache",
+            11 "0011_audit_pending",
+            12 "0012_cache_notify",
         )
     })
 }
@@ -599,6 +625,7 @@ impl SqlStore {
                     db: Db::Postgres(pool),
                     cache: None,
                     pg_cache: std::sync::OnceLock::new(),
+                    chainer: std::sync::OnceLock::new(),
                     lock: std::sync::Mutex::new(None),
                     schema: SchemaReport::default(),
                 }
@@ -674,6 +701,7 @@ impl SqlStore {
                     },
                     cache: Some(AuthCache::default()),
                     pg_cache: std::sync::OnceLock::new(),
+                    chainer: std::sync::OnceLock::new(),
                     lock: std::sync::Mutex::new(Some(lock)),
                     schema: SchemaReport::default(),
                 }
@@ -690,6 +718,9 @@ impl SqlStore {
             .seal_if_new()
             .await
             .map_err(|e| format!("cannot chain the audit log: {e}"))?;
+        if let Db::Postgres(pool) = &store.db {
+            let _ = store.chainer.set(chain::Chainer::start(pool.clone()));
+        }
         // The migrations and the chain's check read every table: their pages need not stay
         // in the connections' caches of an idle server.
         if let Db::Sqlite { read, write, .. } = &store.db {
@@ -813,6 +844,11 @@ impl SqlStore {
         self.cache_fill().map_or(0, AuthCache::group_bytes)
     }
 
+    /// Cached tokens, accounts and memberships (0 without a cache).
+    pub fn cached_entries(&self) -> (usize, usize, usize) {
+        self.cache_fill().map_or((0, 0, 0), AuthCache::sizes)
+    }
+
     /// On PostgreSQL: starts the coherent cache (`--pg-cache=on`): from its first lease on,
     /// this instance caches what authentication reads and group lists. Does nothing on
     /// SQLite (always cached) or when already started.
@@ -845,13 +881,20 @@ impl SqlStore {
         }
     }
 
-    /// After a committed write that published invalidation `epoch`: waits for every other
-    /// instance that may serve from its cache to apply it (see `store/pg_cache.rs`).
-    pub(super) async fn await_invalidated(&self, epoch: i64) -> StoreResult<()> {
+    pub(super) fn forget_cached_groups(&self) {
+        if let Some(c) = self.cache_fill() {
+            c.invalidate_groups();
+        }
+    }
+
+    /// After a committed write that published an invalidation (`cache_notify()`): waits
+    /// for every other instance that may serve from its cache to apply it (see
+    /// `store/pg_cache.rs`).
+    pub(super) async fn await_invalidated(&self) -> StoreResult<()> {
         match &self.db {
             Db::Postgres(pool) => {
                 let me = self.pg_cache.get().map_or(0, |p| p.id());
-                super::pg_cache::await_acks(pool, me, epoch).await
+                super::pg_cache::await_acks(pool, me).await
             }
             Db::Sqlite { .. } => Ok(()),
         }
