@@ -74,7 +74,14 @@ db_test!(
         app.post("/api/w/admins/groups/adduser/data-team", &app.admin, json!({"username": "stranger"}))
             .await
             .assert_text(404, "Not found: user \"stranger\" is not a member of workspace admins");
-        app.post("/api/w/admins/groups/adduser/nope", &app.admin, json!({"username": "alice"})).await.assert_status(404);
+        // A group that does not exist is named as such, whoever is or is not in it.
+        let before = app.fingerprint().await;
+        for (op, who) in [("adduser", "alice"), ("adduser", "stranger"), ("removeuser", "alice"), ("removeuser", "nobody")] {
+            app.post(&format!("/api/w/admins/groups/{op}/nope"), &app.admin, json!({"username": who}))
+                .await
+                .assert_text(404, "Not found: group \"nope\" not found");
+        }
+        assert_eq!(app.fingerprint().await, before, "nothing changes, nothing is audited");
         app.post("/api/w/admins/groups/removeuser/data-team", &app.admin, json!({"username": "alice"}))
             .await
             .assert_text(200, "Removed alice from group data-team");

@@ -104,13 +104,22 @@ pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     /// An audit entry was written to `audit_pending`.
     pub(super) audited: bool,
+    /// The transaction must publish a cache invalidation (`cache_notify()`, see
+    /// `store/pg_cache.rs`) ...
+    notify: bool,
+    /// ... and did, with its audit entry's insert (one round trip less, while the
+    /// transaction may hold row locks).
+    pub(super) notified: bool,
 }
 
 impl PgTx {
-    pub(super) async fn begin(pool: &sqlx::PgPool) -> Result<PgTx, sqlx::Error> {
+    /// A transaction; `notify`: one that will publish a cache invalidation.
+    pub(super) async fn begin(pool: &sqlx::PgPool, notify: bool) -> Result<PgTx, sqlx::Error> {
         Ok(PgTx {
             tx: pool.begin().await?,
             audited: false,
+            notify,
+            notified: false,
         })
     }
 
@@ -123,23 +132,29 @@ impl PgTx {
     /// audited write on every instance commit one after the other.
     pub(crate) async fn append_audit(&mut self, a: &NewAudit) -> Result<(), sqlx::Error> {
         let params = a.parameters.as_ref().map(|p| p.to_string());
-        sqlx::query(
+        let sql = if self.notify && !self.notified {
             "INSERT INTO audit_pending (workspace_id, timestamp, username, email, operation, \
              action_kind, resource, parameters, impersonator) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.workspace_id)
-        .bind(a.timestamp)
-        .bind(&a.username)
-        .bind(&a.email)
-        .bind(a.operation)
-        .bind(a.action_kind.as_str())
-        .bind(&a.resource)
-        .bind(&params)
-        .bind(&a.impersonator)
-        .execute(&mut *self.tx)
-        .await?;
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM cache_notify()"
+        } else {
+            "INSERT INTO audit_pending (workspace_id, timestamp, username, email, operation, \
+             action_kind, resource, parameters, impersonator) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        };
+        sqlx::query(sql)
+            .bind(&a.workspace_id)
+            .bind(a.timestamp)
+            .bind(&a.username)
+            .bind(&a.email)
+            .bind(a.operation)
+            .bind(a.action_kind.as_str())
+            .bind(&a.resource)
+            .bind(&params)
+            .bind(&a.impersonator)
+            .execute(&mut *self.tx)
+            .await?;
         self.audited = true;
+        self.notified |= self.notify;
         Ok(())
     }
 }
@@ -160,7 +175,6 @@ impl std::ops::DerefMut for PgTx {
 /// An entry of `audit_pending`.
 #[derive(sqlx::FromRow)]
 struct PendingRow {
-    pid: i64,
     workspace_id: String,
     timestamp: i64,
     username: String,
@@ -189,119 +203,18 @@ impl PendingRow {
     }
 }
 
-const PENDING_COLUMNS: &str = "pid, workspace_id, timestamp, username, email, operation, \
+const PENDING_COLUMNS: &str = "workspace_id, timestamp, username, email, operation, \
      action_kind, resource, parameters, impersonator";
 
-/// Entries moved from `audit_pending` per statement.
-const PENDING_BATCH: i64 = 5_000;
-
-/// Moves every entry waiting in `audit_pending` into the chain, in `pid` order, in one
-/// transaction that holds the chain's head row: concurrent chainers (other instances) take
-/// turns, and each sees what the previous one moved. Returns how many.
+/// Moves every entry waiting in `audit_pending` into the chain, in `pid` order: one call of
+/// `audit_chain_pending()` (migration 0011), which holds the chain's head row to its commit,
+/// so that concurrent chainers (other instances) take turns and each sees what the previous
+/// one moved. Returns how many.
 async fn chain_pending_pg(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let (mut head_id, head_hash, max_id): (i64, Vec<u8>, Option<i64>) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{HEAD} FOR UPDATE")))
-            .fetch_one(&mut *tx)
-            .await?;
-    // Past any row written behind the store's back (they stay outside the chain, and
-    // verification names them).
-    head_id = head_id.max(max_id.unwrap_or(0));
-    let mut prev = hash32(&head_hash)?;
-    let mut n = 0u64;
-    loop {
-        let mut rows: Vec<PendingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM audit_pending WHERE pid IN \
-             (SELECT pid FROM audit_pending ORDER BY pid LIMIT $1) RETURNING {PENDING_COLUMNS}"
-        )))
-        .bind(PENDING_BATCH)
-        .fetch_all(&mut *tx)
+    let n: i64 = sqlx::query_scalar("SELECT audit_chain_pending()")
+        .fetch_one(pool)
         .await?;
-        if rows.is_empty() {
-            break;
-        }
-        rows.sort_unstable_by_key(|r| r.pid);
-        let len = rows.len();
-        let mut cols = PendingColumns::with_capacity(len);
-        for r in &rows {
-            head_id += 1;
-            prev = entry_hash(&prev, &r.entry(head_id));
-            cols.push(head_id, r, &prev);
-        }
-        sqlx::query(
-            "WITH ins AS (INSERT INTO audit (id, workspace_id, timestamp, username, email, \
-             operation, action_kind, resource, parameters, impersonator, hash) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[])), \
-             seq AS (SELECT setval('audit_id_seq', $12)) \
-             UPDATE audit_chain SET head_id = $12, head_hash = $13 FROM seq WHERE audit_chain.id = 1",
-        )
-        .bind(cols.id)
-        .bind(cols.workspace_id)
-        .bind(cols.timestamp)
-        .bind(cols.username)
-        .bind(cols.email)
-        .bind(cols.operation)
-        .bind(cols.action_kind)
-        .bind(cols.resource)
-        .bind(cols.parameters)
-        .bind(cols.impersonator)
-        .bind(cols.hash)
-        .bind(head_id)
-        .bind(prev.as_slice())
-        .execute(&mut *tx)
-        .await?;
-        n += len as u64;
-        if (len as i64) < PENDING_BATCH {
-            break;
-        }
-    }
-    if n == 0 {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-    }
-    Ok(n)
-}
-
-/// The columns of entries to insert, as arrays (one `UNNEST` statement).
-#[derive(Default)]
-struct PendingColumns {
-    id: Vec<i64>,
-    workspace_id: Vec<String>,
-    timestamp: Vec<i64>,
-    username: Vec<String>,
-    email: Vec<Option<String>>,
-    operation: Vec<String>,
-    action_kind: Vec<String>,
-    resource: Vec<Option<String>>,
-    parameters: Vec<Option<String>>,
-    impersonator: Vec<Option<String>>,
-    hash: Vec<Vec<u8>>,
-}
-
-impl PendingColumns {
-    fn with_capacity(n: usize) -> Self {
-        PendingColumns {
-            id: Vec::with_capacity(n),
-            hash: Vec::with_capacity(n),
-            ..Default::default()
-        }
-    }
-
-    fn push(&mut self, id: i64, r: &PendingRow, hash: &Hash) {
-        self.id.push(id);
-        self.workspace_id.push(r.workspace_id.clone());
-        self.timestamp.push(r.timestamp);
-        self.username.push(r.username.clone());
-        self.email.push(r.email.clone());
-        self.operation.push(r.operation.clone());
-        self.action_kind.push(r.action_kind.clone());
-        self.resource.push(r.resource.clone());
-        self.parameters.push(r.parameters.clone());
-        self.impersonator.push(r.impersonator.clone());
-        self.hash.push(hash.to_vec());
-    }
+    Ok(n as u64)
 }
 
 /// On SQLite: chains entries left in `audit_pending` (copied from a PostgreSQL database by

@@ -77,12 +77,15 @@ macro_rules! write_tx {
                 Ok(out)
             }
             Db::Postgres(pool) => {
-                let mut $tx = crate::store::sql::chain::PgTx::begin(pool).await?;
+                let mut $tx = crate::store::sql::chain::PgTx::begin(pool, true).await?;
                 let out = $body;
-                // Delivered to every instance at the commit (migration 0012).
-                sqlx::query("SELECT cache_notify()")
-                    .execute(&mut *$tx)
-                    .await?;
+                // Delivered to every instance at the commit (migration 0012); sent with the
+                // audit entry when there is one.
+                if !$tx.notified {
+                    sqlx::query("SELECT cache_notify()")
+                        .execute(&mut *$tx)
+                        .await?;
+                }
                 let audited = $tx.audited;
                 let committed = $tx.commit().await;
                 $self.$forget();
@@ -113,7 +116,7 @@ macro_rules! insert_tx {
                 Ok(out)
             }
             Db::Postgres(pool) => {
-                let mut $tx = crate::store::sql::chain::PgTx::begin(pool).await?;
+                let mut $tx = crate::store::sql::chain::PgTx::begin(pool, false).await?;
                 let out = $body;
                 let audited = $tx.audited;
                 $tx.commit().await?;
