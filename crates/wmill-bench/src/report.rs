@@ -1163,7 +1163,8 @@ fn item5(d: &mut Doc, r: &Results) {
     d.p(format!(
         "`wrk -t2 -c{}`: group adduser/removeuser (each connection toggles users of its own, \
          128 in all, so every request changes something) and token create. Each success \
-         commits its audit entry in the same transaction; the harness counts the entries in \
+         commits its audit entry in the same transaction (on PostgreSQL into `audit_pending`, \
+         chained before the answer); the harness counts the entries in \
          the database before and after each run and checks one per success (wrk stops with up \
          to one request per connection in flight, which the server still completes and \
          audits).",
