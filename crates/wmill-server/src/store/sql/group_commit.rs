@@ -238,20 +238,28 @@ impl WriteTx {
     /// this transaction's savepoint, in one round trip.
     async fn open(&mut self) -> Result<(), sqlx::Error> {
         let pool = self.writer.pool.clone();
+        let before = self
+            .guard
+            .as_deref()
+            .ok_or(sqlx::Error::WorkerCrashed)?
+            .savepoint;
+        // The one before went away without its change: its savepoint is rolled back and
+        // the batch committed now, not kept open for more. (A request that read before
+        // writing and found the data changed under it, as a SCIM PATCH does, reads again:
+        // it must see the batch's changes, which readers see once committed.)
+        if matches!(before, Savepoint::Running | Savepoint::Abandoned) {
+            let guard = self.guard.take().ok_or(sqlx::Error::WorkerCrashed)?;
+            let guard = commit_detached(&self.writer, guard)
+                .await
+                .map_err(|_| sqlx::Error::WorkerCrashed)?;
+            self.guard = Some(guard);
+        }
         let b = self
             .guard
             .as_deref_mut()
             .ok_or(sqlx::Error::WorkerCrashed)?;
-        match b.savepoint {
-            Savepoint::Unknown => b.abort("a write before it was interrupted").await,
-            // The one before went away without its change: its savepoint is rolled back and
-            // the batch committed now, not kept open for more. (A request that read before
-            // writing and found the data changed under it, as a SCIM PATCH does, reads
-            // again: it must see the batch's changes, which readers see once committed.)
-            Savepoint::Running | Savepoint::Abandoned => {
-                b.commit(&self.writer.commits).await;
-            }
-            Savepoint::None | Savepoint::Done => {}
+        if b.savepoint == Savepoint::Unknown {
+            b.abort("a write before it was interrupted").await;
         }
         let sql = match b.with_savepoint_closed(true) {
             Some(sql) if b.conn.is_some() => sql,
@@ -284,14 +292,13 @@ impl WriteTx {
         guard.savepoint = Savepoint::Done;
         guard.waiters.push(tell);
         if alone || guard.waiters.len() >= MAX_BATCH {
-            if let Some(msg) = guard.commit(&self.writer.commits).await {
-                return Err(shared_failure(&msg));
-            }
-            return Ok(());
+            // Told like the others, by a commit that goes on if this caller goes away.
+            drop(commit_detached(&self.writer, guard));
+        } else {
+            drop(guard);
+            // A transaction in line may have gone away since: then nobody would commit.
+            self.writer.flush_soon();
         }
-        drop(guard);
-        // A transaction in line may have gone away since: then nobody would commit.
-        self.writer.flush_soon();
         match told.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(shared_failure(&msg)),
@@ -316,6 +323,21 @@ impl WriteTx {
         b.head = Some(super::chain::append_sqlite(conn, head, a).await?);
         Ok(())
     }
+}
+
+/// Commits the open batch in a task of its own, which finishes whatever happens to the
+/// caller: a request that goes away (its client hung up) while its transaction commits the
+/// batch must not leave the batch's other transactions without their outcome (they would
+/// be told of a failure, their writes maybe committed). Gives the batch back once done.
+fn commit_detached(
+    writer: &Arc<Writer>,
+    mut guard: OwnedMutexGuard<Batch>,
+) -> tokio::task::JoinHandle<OwnedMutexGuard<Batch>> {
+    let writer = writer.clone();
+    tokio::spawn(async move {
+        guard.commit(&writer.commits).await;
+        guard
+    })
 }
 
 impl Drop for WriteTx {
@@ -488,6 +510,49 @@ mod tests {
         // The batch is closed: the connection went back to its pool.
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(writer.batch.lock().await.conn.is_none());
+    }
+
+    /// The transaction that commits a batch goes away half-way (its client hung up): the
+    /// commit still completes, and the others in the batch hear that it did.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_whose_caller_goes_away_still_answers_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, read) = setup(dir.path()).await;
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::raw_sql("CREATE TABLE big (b BLOB)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut want = Vec::new();
+        for round in 0..5i64 {
+            let mut first = writer.begin().await.unwrap();
+            insert(&mut first, round * 10 + 1).await.unwrap();
+            let w = writer.clone();
+            let second = tokio::spawn(async move {
+                let mut tx = w.begin().await.unwrap();
+                insert(&mut tx, round * 10 + 2).await.unwrap();
+                // Megabytes to write: the commit is still running after one poll.
+                sqlx::raw_sql("INSERT INTO big VALUES (randomblob(8000000))")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                // Nobody in line after it: polled once, it starts the batch's commit, then
+                // its caller goes away.
+                let _ = tokio::time::timeout(Duration::ZERO, tx.commit()).await;
+            });
+            while writer.queued.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+            // Someone is in line: `first` leaves the batch to it and waits for its commit.
+            tokio::time::timeout(Duration::from_secs(10), first.commit())
+                .await
+                .expect("answered")
+                .expect("told of the commit its committer no longer waited for");
+            second.await.unwrap();
+            want.extend([round * 10 + 1, round * 10 + 2]);
+            assert_eq!(rows(&read).await, want, "round {round}");
+        }
     }
 
     /// A transaction that went away while others waited in line for the batch it would
