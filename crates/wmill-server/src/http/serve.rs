@@ -300,21 +300,7 @@ async fn connection(
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         async move {
-            // In a task of its own, so that a client hanging up does not cancel its request
-            // half-way: a write stopped mid-transaction on SQLite's single writer would take
-            // the other writes of its batch down with it (group_commit.rs). The answer is
-            // dropped; what the request was doing is finished.
-            let res = match tokio::spawn(app.oneshot(req.map(axum::body::Body::new))).await {
-                Ok(res) => res,
-                Err(e) => {
-                    tracing::error!("a request's task failed: {e}");
-                    let mut failed = axum::response::Response::new(axum::body::Body::from(
-                        "Internal error: the request failed",
-                    ));
-                    *failed.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-                    Ok(failed)
-                }
-            };
+            let res = app.oneshot(req.map(axum::body::Body::new)).await;
             drop(guard);
             res
         }
